@@ -1,0 +1,79 @@
+"""Errors and intermediate types shared by readers, validation and loading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class IngestError(ValueError):
+    """A user mistake in an input file; the message names file, line/record and field.
+
+    Attributes:
+        file: path of the input file.
+        record: record id or position ("samples[3]", "row 12"), if known.
+        field: offending field ("params.x", "plqy [%]"), if known.
+        line: 1-based line number, if known.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, record: str | None = None,
+                 field: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.record = record
+        self.field = field
+        self.line = line
+
+    def __str__(self) -> str:
+        where = [p for p in (
+            self.file,
+            f"line {self.line}" if self.line is not None else None,
+            self.record,
+            f"field '{self.field}'" if self.field else None,
+        ) if p]
+        return (": ".join([", ".join(where), self.message]) if where else self.message)
+
+    def located(self, *, file: str | None = None, record: str | None = None,
+                field: str | None = None, line: int | None = None) -> IngestError:
+        """Fill in location parts that are not yet known."""
+        self.file = self.file or file
+        self.record = self.record or record
+        self.field = self.field or field
+        self.line = self.line if self.line is not None else line
+        return self
+
+
+class IngestErrors(IngestError):
+    """Several errors found in one file (validation collects them all before giving up)."""
+
+    def __init__(self, errors: list[IngestError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+@dataclass
+class ArrayData:
+    """A whole array result read from a file.
+
+    Attributes:
+        kind: one of ingest.records.ARRAY_KINDS ("tlis_reflectance", "pxrd", ...).
+        values: the data, shape (n_time, n_wavelength) for TLIS runs, (n,) for 1-D spectra.
+        axes: axis name -> (coordinates, unit), in the order of ``values``' dimensions, e.g.
+            {"time": (t, "min"), "wavelength": (wl, "nm")} or {"two_theta": (tt, "degree")}.
+        value_unit: unit of ``values`` ("counts", "", ...).
+        reference: for reflectance runs, the reference spectrum (n_wavelength,), else None.
+        meta: header metadata (mode, integration_time, excitation_wavelength, ...).
+    """
+
+    kind: str
+    values: np.ndarray
+    axes: dict[str, tuple[np.ndarray, str]]
+    value_unit: str = ""
+    reference: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,175 @@
+"""``matdb ingest``: files and folders in, one transaction per file, a summary out."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import IngestError, IngestErrors
+from ingest.load import LoadSummary, load_prepared
+from ingest.validate import Prepared, prepare
+from matdb.db import Database
+
+log = logging.getLogger(__name__)
+
+#: File name endings matdb reads (anything else in a folder is skipped, and listed).
+EXTENSIONS = (".yaml", ".yml", ".json", ".csv", ".xlsx", ".xy", ".xye", ".dat", ".jdx", ".dx",
+              ".jcamp", ".cif", ".vasp", ".extxyz", ".xyz")
+STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    status: str  # added | unchanged | updated | rejected | skipped
+    reason: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """Summary of one ``matdb ingest`` call."""
+
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Counter[str]:
+        return Counter(f.status for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.status == "rejected" for f in self.files)
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [{"file": f.path, "status": f.status, "reason": f.reason,
+                 **{k: v for k, v in sorted(f.counts.items())}} for f in self.files]
+
+
+def _is_candidate(p: Path) -> bool:
+    if p.name.endswith(".meta.yaml") or p.name.endswith(".meta.yml"):
+        return False
+    return p.suffix.lower() in EXTENSIONS or p.name in STRUCTURE_NAMES
+
+
+def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[FileOutcome]]:
+    """Expand folders (recursively, sorted) into the files matdb can read."""
+    files: list[Path] = []
+    missing: list[FileOutcome] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*") if q.is_file() and _is_candidate(q)
+                            and not any(part.startswith(".") for part in q.relative_to(p).parts))
+        elif p.is_file():
+            files.append(p)
+        else:
+            missing.append(FileOutcome(str(p), "rejected", f"{p}: no such file or folder"))
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(f)
+    return unique, missing
+
+
+def _referenced_files(prepared: Prepared) -> set[Path]:
+    out = set()
+    for m in prepared.measurements:
+        for a in m["arrays"]:
+            rec = a["record"]
+            for key in ("file", "reference"):
+                if rec.get(key):
+                    out.add((prepared.base_dir / rec[key]).resolve())
+            ref = a["data"].meta.get("reference_file") if a["data"].meta else None
+            if ref:
+                out.add((prepared.base_dir / ref).resolve())
+        for st in m["structures"]:
+            if st.get("file"):
+                out.add((prepared.base_dir / st["file"]).resolve())
+    return out
+
+
+def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
+                mapping: dict[str, str] | None = None) -> tuple[list[Prepared], IngestReport]:
+    """Read and validate every file without writing anything."""
+    from ingest.readers import read_file
+
+    files, missing = collect_files(paths)
+    report = IngestReport(files=list(missing))
+    families, quantities = db.families(), db.quantities()
+    prepared: list[tuple[Path, Prepared | None, FileOutcome | None]] = []
+    for f in files:
+        try:
+            doc = read_file(f, mapping=mapping)
+            prep = prepare(doc, str(f), known_families=families, known_quantities=quantities)
+            prepared.append((f, prep, None))
+        except IngestError as exc:
+            errs = exc.errors if isinstance(exc, IngestErrors) else [exc]
+            prepared.append((f, None, FileOutcome(str(f), "rejected", str(errs[0]),
+                                                  errors=[str(e) for e in errs])))
+    referenced: set[Path] = set()
+    for _f, prep, _o in prepared:
+        if prep is not None:
+            referenced |= _referenced_files(prep)
+    good = []
+    for f, prep, outcome in prepared:
+        if f.resolve() in referenced:
+            continue  # a spectrum or reference that a record file brings in
+        if prep is None:
+            report.files.append(outcome)  # type: ignore[arg-type]
+        else:
+            good.append(prep)
+    return good, report
+
+
+def ingest_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *, update: bool = False,
+                 mapping: dict[str, str] | None = None, progress: bool = True,
+                 on_file: Callable[[FileOutcome], None] | None = None) -> IngestReport:
+    """Ingest files and folders; one transaction per file; bad files are rejected, others go on."""
+    good, report = check_paths(db, paths, mapping=mapping)
+    bar = None
+    if progress and good:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(good), desc="ingest", unit="file", leave=False)
+    for prep in good:
+        outcome = load_one(db, prep, update=update)
+        report.files.append(outcome)
+        if on_file:
+            on_file(outcome)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return report
+
+
+def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutcome:
+    """Load one prepared document in its own transaction."""
+    sha = _sha256(prep.file)
+    try:
+        with db.transaction() as s:
+            summary: LoadSummary = load_prepared(s, prep, update=update, sha256=sha)
+        return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
+    except IngestError as exc:
+        return FileOutcome(prep.file, "rejected", str(exc), errors=[str(exc)])
+    except Exception as exc:  # a bug or a database failure: nothing was written (rolled back)
+        log.exception("ingest of %s failed", prep.file)
+        msg = f"{prep.file}: could not be written ({exc.__class__.__name__}: {str(exc).splitlines()[0]})"
+        return FileOutcome(prep.file, "rejected", msg, errors=[msg])
+
+
+def _sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""

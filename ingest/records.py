@@ -1,0 +1,327 @@
+"""The ingest record format (YAML/JSON), as pydantic models.
+
+These models are the one source of truth for the record format: ``schemas/*.schema.json`` are
+generated from them (``matdb schemas``) and a test fails when the two drift apart.
+
+A record file is one :class:`Document`::
+
+    matdb: 1
+    source: {key: xiao2025, kind: publication, doi: 10.1038/s41467-025-56571-w, ...}
+    syntheses: [...]
+    samples: [...]
+    measurements: [...]
+
+Quantities are written as ``"275 degC"``, ``"48 min"``, ``{value: 275, unit: degC}`` or a bare
+number in the quantity's canonical unit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FORMAT_VERSION = 1
+
+
+class ValueUnit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    unit: str = ""
+
+
+#: "275 degC", 275 (canonical unit) or {value: 275, unit: degC}
+QuantityInput = Annotated[str | float | int | ValueUnit, Field(union_mode="left_to_right")]
+
+Provenance = Literal["literature", "measured", "simulated"]
+
+TECHNIQUES: dict[str, str] = {
+    "tlis_reflectance": "TLIS reflectance",
+    "tlis_pl": "TLIS PL",
+    "plqy": "PLQY",
+    "pl": "PL spectroscopy",
+    "trpl": "Time-resolved PL",
+    "pxrd": "pXRD",
+    "mas_nmr": "MAS NMR",
+    "xps": "XPS",
+    "tem": "TEM",
+    "hrtem": "HRTEM",
+    "stem_eds": "STEM-EDS",
+    "sem": "SEM",
+    "eds": "EDS",
+    "dsc": "DSC",
+    "tga": "TGA",
+    "saxs": "SAXS",
+    "waxs": "WAXS",
+    "exafs": "EXAFS",
+    "xanes": "XANES",
+    "pdf": "Pair distribution function",
+    "thz": "THz spectroscopy",
+    "tid": "Transient ion drift",
+    "tas": "Transient absorption",
+    "cl": "Cathodoluminescence",
+    "uv_vis": "UV-vis",
+    "ftir": "FTIR",
+    "raman": "Raman",
+    "impedance": "Impedance spectroscopy",
+    "jv": "J-V",
+    "dft": "DFT calculation",
+    "xtb": "xTB calculation",
+    "md": "Molecular dynamics",
+    "visual": "Visual observation",
+    "other": "Other",
+}
+Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
+
+STEP_KINDS = ("mill", "add_reagent", "mix", "age", "store", "sinter", "anneal", "heat", "quench",
+              "cool", "grind", "illuminate", "other")
+StepKind = Literal[STEP_KINDS]  # type: ignore[valid-type]
+
+ARRAY_KINDS = ("tlis_reflectance", "tlis_pl", "reflectance_reference", "pl_spectrum",
+               "absorption_spectrum", "pxrd", "xps_spectrum", "nmr_spectrum", "dsc_curve", "generic")
+ArrayKind = Literal[ARRAY_KINDS]  # type: ignore[valid-type]
+
+
+class _Rec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SourceRecord(_Rec):
+    """A publication, lab notebook or simulation that values come from."""
+
+    key: str = Field(description="short unique key, e.g. 'xiao2025'")
+    kind: Literal["publication", "notebook", "simulation", "database", "user"] = "publication"
+    doi: str | None = None
+    title: str | None = None
+    year: int | None = None
+    journal: str | None = None
+    authors: str | None = None
+    url: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _doi_for_publications(self) -> SourceRecord:
+        if self.kind == "publication" and not self.doi:
+            raise ValueError("a publication source needs a 'doi'")
+        return self
+
+
+class QuantityRecord(_Rec):
+    """A user-declared quantity (adds to matdb's registry)."""
+
+    name: str
+    unit: str = ""
+    label: str | None = None
+    min: float | None = None
+    max: float | None = None
+    categorical: bool = False
+    description: str = ""
+
+
+class ChemicalRecord(_Rec):
+    """A precursor or reagent."""
+
+    name: str = Field(description="name used to refer to it, e.g. 'PbI2' or 'FACl'")
+    formula: str | None = Field(None, description="elemental formula for pymatgen; FA -> CH5N2")
+    supplier: str | None = None
+    purity: str | None = None
+    cas: str | None = None
+    note: str | None = None
+
+
+class FamilyRecord(_Rec):
+    """A material family definition (see matdb/data/families.yaml)."""
+
+    slug: str
+    name: str | None = None
+    structure: Literal["ABX3", "A2BBX6", "composite"] = "ABX3"
+    description: str = ""
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sites: dict[str, dict[str, str | float]] = Field(default_factory=dict)
+    components: dict[str, str | float] = Field(default_factory=dict)
+    precursors: list[dict[str, Any]] = Field(default_factory=list)
+    species: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    references: list[str] = Field(default_factory=list)
+
+
+class MillRecord(_Rec):
+    """The mill and its settings."""
+
+    model: str | None = Field(None, description="e.g. 'Retsch MM400'")
+    type: Literal["mixer", "planetary", "vibratory", "attritor", "other"] | None = None
+    frequency: QuantityInput | None = Field(None, description="'20 Hz' or '800 rpm'")
+    jar_material: str | None = None
+    jar_volume: QuantityInput | None = Field(None, description="e.g. '12 mL'")
+    ball_material: str | None = None
+    ball_size: QuantityInput | None = Field(None, description="diameter, e.g. '10 mm'")
+    ball_count: int | None = None
+    ball_mass: QuantityInput | None = Field(None, description="total ball mass, e.g. '16 g'")
+    ball_to_powder_ratio: float | None = None
+
+
+class AmountRecord(_Rec):
+    """An amount of a chemical used in a synthesis or a step."""
+
+    chemical: str = Field(description="name of a chemical (see 'chemicals')")
+    amount: QuantityInput | None = Field(None, description="mass or moles, e.g. '144.17 mg'")
+    mol_pct: float | None = Field(None, description="amount relative to the product, mol %")
+    role: Literal["precursor", "reagent", "additive", "matrix", "other"] = "precursor"
+    note: str | None = None
+
+
+class StepRecord(_Rec):
+    """One ordered process step."""
+
+    kind: StepKind
+    duration: QuantityInput | None = None
+    temperature: QuantityInput | None = None
+    atmosphere: str | None = None
+    frequency: QuantityInput | None = None
+    reagents: list[AmountRecord] = Field(default_factory=list)
+    note: str | None = None
+
+
+class SynthesisRecord(_Rec):
+    """One synthesis run."""
+
+    id: str
+    family: str
+    params: dict[str, float] = Field(description="composition parameters, e.g. {x: 0.8}")
+    method: str = "ball milling"
+    mill: MillRecord | None = None
+    atmosphere: str | None = None
+    batch_mass: QuantityInput | None = None
+    date: str | None = None
+    operator: str | None = None
+    precursors: list[AmountRecord] = Field(default_factory=list)
+    steps: list[StepRecord] = Field(default_factory=list)
+    source: str | None = Field(None, description="source key; defaults to the file's source")
+    locator: str | None = Field(None, description="section/figure/table in the source")
+    provenance: Provenance | None = None
+    proposal_id: str | None = None
+    note: str | None = None
+
+
+class SampleRecord(_Rec):
+    """The product at one point of a synthesis ("after 6 h milling")."""
+
+    id: str
+    synthesis: str | None = Field(None, description="synthesis id; or give family and params")
+    after_step: int | None = Field(
+        None, description="number of synthesis steps completed (default: all)"
+    )
+    family: str | None = None
+    params: dict[str, float] | None = None
+    label: str | None = None
+    process: dict[str, QuantityInput | str] = Field(
+        default_factory=dict,
+        description="process parameters not derivable from steps, e.g. {aging_time: '63 h'}",
+    )
+    source: str | None = None
+    locator: str | None = None
+    provenance: Provenance | None = None
+    proposal_id: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _synthesis_or_composition(self) -> SampleRecord:
+        if self.synthesis is None and (self.family is None or self.params is None):
+            raise ValueError("a sample needs 'synthesis' or both 'family' and 'params'")
+        return self
+
+
+class ResultRecord(_Rec):
+    """One scalar (or categorical) result."""
+
+    quantity: str
+    value: QuantityInput | None = None
+    unit: str | None = Field(None, description="unit of a bare numeric value")
+    uncertainty: float | None = Field(None, description="one standard uncertainty, same unit")
+    approximate: bool = Field(False, description="the source says '~' or 'approximately'")
+    range: tuple[QuantityInput, QuantityInput] | None = Field(
+        None, description="reported range [low, high]"
+    )
+    text: str | None = Field(None, description="value of a categorical quantity")
+    label: str | None = Field(None, description="what the value refers to: 'Cs 3d5/2', 'path 1'")
+    locator: str | None = None
+    note: str | None = None
+
+
+class ArrayRecord(_Rec):
+    """A whole spectrum or run, from a file next to the record or inline."""
+
+    kind: ArrayKind
+    file: str | None = Field(None, description="path relative to the record file")
+    format: Literal["tlis_csv", "tlis_long_csv", "xy", "jcamp", "npy"] | None = None
+    reference: str | None = Field(None, description="reference spectrum file (reflectance)")
+    x: list[float] | None = None
+    y: list[float] | None = None
+    x_unit: str | None = None
+    y_unit: str | None = None
+    wavelength: QuantityInput | None = Field(None, description="X-ray wavelength for pXRD")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _file_or_inline(self) -> ArrayRecord:
+        if self.file is None and (self.x is None or self.y is None):
+            raise ValueError("an array needs 'file' or inline 'x' and 'y'")
+        return self
+
+
+class StructureRecord(_Rec):
+    """A crystal structure file (CIF, POSCAR, extxyz)."""
+
+    file: str
+    format: Literal["cif", "poscar", "extxyz", "xyz"] | None = None
+    description: str | None = None
+
+
+class MeasurementRecord(_Rec):
+    """A measurement or calculation on a sample (or, for calculations, a composition)."""
+
+    id: str | None = Field(None, description="unique id; derived from sample and technique if absent")
+    sample: str | None = None
+    family: str | None = None
+    params: dict[str, float] | None = None
+    technique: Technique
+    instrument: str | None = None
+    conditions: dict[str, QuantityInput | str] = Field(default_factory=dict)
+    source: str | None = None
+    locator: str | None = None
+    provenance: Provenance | None = None
+    results: list[ResultRecord] = Field(default_factory=list)
+    arrays: list[ArrayRecord] = Field(default_factory=list)
+    structures: list[StructureRecord] = Field(default_factory=list)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> MeasurementRecord:
+        if self.sample is None and (self.family is None or self.params is None):
+            raise ValueError("a measurement needs 'sample' or both 'family' and 'params'")
+        return self
+
+
+class Document(_Rec):
+    """One ingest file."""
+
+    matdb: Literal[1] = Field(1, description="record format version")
+    source: SourceRecord | None = Field(None, description="default source for every record")
+    sources: list[SourceRecord] = Field(default_factory=list)
+    quantities: list[QuantityRecord] = Field(default_factory=list)
+    families: list[FamilyRecord] = Field(default_factory=list)
+    chemicals: list[ChemicalRecord] = Field(default_factory=list)
+    syntheses: list[SynthesisRecord] = Field(default_factory=list)
+    samples: list[SampleRecord] = Field(default_factory=list)
+    measurements: list[MeasurementRecord] = Field(default_factory=list)
+
+
+RECORD_TYPES: dict[str, type[BaseModel]] = {
+    "document": Document,
+    "source": SourceRecord,
+    "quantity": QuantityRecord,
+    "chemical": ChemicalRecord,
+    "family": FamilyRecord,
+    "synthesis": SynthesisRecord,
+    "sample": SampleRecord,
+    "measurement": MeasurementRecord,
+}

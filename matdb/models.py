@@ -1,0 +1,394 @@
+"""The relational schema (SQLAlchemy 2 typed ORM).
+
+Entities: Source, Chemical, Family, Material, Synthesis (+ SynthesisPrecursor, ProcessStep),
+Sample, Measurement, Result (scalars and categorical values), ArrayResult (whole spectra/runs as
+compressed blobs, see matdb.arrays), Structure, IngestedFile and RecordVersion (provenance of every
+load and the history of explicit updates), Campaign and Proposal (screening), SavedModel.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BlobType = LargeBinary().with_variant(BYTEA(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Source(Base):
+    """A publication, notebook or simulation; every stored value points at one."""
+
+    __tablename__ = "source"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # publication|notebook|simulation|database|user
+    doi: Mapped[str | None] = mapped_column(String(200), unique=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    year: Mapped[int | None]
+    journal: Mapped[str | None] = mapped_column(String(300))
+    authors: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Chemical(Base):
+    """A precursor or reagent."""
+
+    __tablename__ = "chemical"
+    __table_args__ = (UniqueConstraint("name", "supplier", "purity", name="uq_chemical_identity"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    formula: Mapped[str | None] = mapped_column(String(200))
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    purity: Mapped[str | None] = mapped_column(String(100))
+    cas: Mapped[str | None] = mapped_column(String(50))
+    molar_mass: Mapped[float | None] = mapped_column(Float)  # g/mol, from pymatgen
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Family(Base):
+    """A material family; ``definition`` is its file form (matdb.families.Family.to_dict)."""
+
+    __tablename__ = "family"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    structure: Mapped[str] = mapped_column(String(20))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    definition: Mapped[dict[str, Any]]
+    materials: Mapped[list[Material]] = relationship(back_populates="family", lazy="raise")
+
+
+class Material(Base):
+    """A composition of a family: parameters, site fractions, formula."""
+
+    __tablename__ = "material"
+    __table_args__ = (UniqueConstraint("family_id", "params_key", name="uq_material_composition"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("family.id"), index=True)
+    params: Mapped[dict[str, Any]]  # {"x": 0.8}
+    params_key: Mapped[str] = mapped_column(String(200))  # canonical text of params
+    formula: Mapped[str] = mapped_column(String(200), index=True)
+    composition: Mapped[dict[str, Any]]  # {"A": {"FA": 0.8, "MA": 0.2}, ...} or components
+    family: Mapped[Family] = relationship(back_populates="materials", lazy="raise")
+
+
+class Synthesis(Base):
+    """One synthesis run (ball milling and what follows)."""
+
+    __tablename__ = "synthesis"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    locator: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(100), default="ball milling")
+    mill_model: Mapped[str | None] = mapped_column(String(200))
+    mill_type: Mapped[str | None] = mapped_column(String(50))
+    frequency_hz: Mapped[float | None]
+    frequency_rpm: Mapped[float | None]
+    jar_material: Mapped[str | None] = mapped_column(String(100))
+    jar_volume_ml: Mapped[float | None]
+    ball_material: Mapped[str | None] = mapped_column(String(100))
+    ball_size_mm: Mapped[float | None]
+    ball_count: Mapped[int | None]
+    ball_mass_g: Mapped[float | None]
+    ball_to_powder_ratio: Mapped[float | None]
+    atmosphere: Mapped[str | None] = mapped_column(String(100))
+    batch_mass_mg: Mapped[float | None]
+    date: Mapped[str | None] = mapped_column(String(40))
+    operator: Mapped[str | None] = mapped_column(String(200))
+    proposal_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    material: Mapped[Material] = relationship(lazy="raise")
+    source: Mapped[Source] = relationship(lazy="raise")
+    precursors: Mapped[list[SynthesisPrecursor]] = relationship(
+        back_populates="synthesis", cascade="all, delete-orphan", lazy="raise",
+        order_by="SynthesisPrecursor.id")
+    steps: Mapped[list[ProcessStep]] = relationship(
+        back_populates="synthesis", cascade="all, delete-orphan", lazy="raise",
+        order_by="ProcessStep.position")
+
+
+class SynthesisPrecursor(Base):
+    __tablename__ = "synthesis_precursor"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    synthesis_id: Mapped[int] = mapped_column(ForeignKey("synthesis.id", ondelete="CASCADE"), index=True)
+    chemical_id: Mapped[int] = mapped_column(ForeignKey("chemical.id"))
+    step_position: Mapped[int | None]  # set for reagents added in a step
+    role: Mapped[str] = mapped_column(String(20), default="precursor")
+    mass_mg: Mapped[float | None]
+    amount_mmol: Mapped[float | None]
+    mol_pct: Mapped[float | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    synthesis: Mapped[Synthesis] = relationship(back_populates="precursors", lazy="raise")
+    chemical: Mapped[Chemical] = relationship(lazy="raise")
+
+
+class ProcessStep(Base):
+    """An ordered step: mill, add reagent, age/store, sinter/anneal, quench, ..."""
+
+    __tablename__ = "process_step"
+    __table_args__ = (UniqueConstraint("synthesis_id", "position", name="uq_process_step_position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    synthesis_id: Mapped[int] = mapped_column(ForeignKey("synthesis.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(30))
+    duration_min: Mapped[float | None]
+    temperature_c: Mapped[float | None]
+    atmosphere: Mapped[str | None] = mapped_column(String(100))
+    frequency_hz: Mapped[float | None]
+    frequency_rpm: Mapped[float | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    synthesis: Mapped[Synthesis] = relationship(back_populates="steps", lazy="raise")
+
+
+class Sample(Base):
+    """The product at one point of the process."""
+
+    __tablename__ = "sample"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    synthesis_id: Mapped[int | None] = mapped_column(ForeignKey("synthesis.id"), index=True)
+    after_step: Mapped[int | None]
+    label: Mapped[str | None] = mapped_column(Text)
+    process: Mapped[dict[str, Any]]  # milling_time_min, aging_time_h, ... (derived + given)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    locator: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[str] = mapped_column(String(20), index=True)
+    proposal_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    material: Mapped[Material] = relationship(lazy="raise")
+    synthesis: Mapped[Synthesis | None] = relationship(lazy="raise")
+    source: Mapped[Source] = relationship(lazy="raise")
+
+
+class Measurement(Base):
+    """A measurement on a sample, or a calculation on a material."""
+
+    __tablename__ = "measurement"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), index=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    technique: Mapped[str] = mapped_column(String(40), index=True)
+    instrument: Mapped[str | None] = mapped_column(String(300))
+    conditions: Mapped[dict[str, Any]]
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    locator: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[str] = mapped_column(String(20), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    sample: Mapped[Sample | None] = relationship(lazy="raise")
+    material: Mapped[Material] = relationship(lazy="raise")
+    source: Mapped[Source] = relationship(lazy="raise")
+    results: Mapped[list[Result]] = relationship(
+        back_populates="measurement", cascade="all, delete-orphan", lazy="raise")
+    arrays: Mapped[list[ArrayResult]] = relationship(
+        back_populates="measurement", cascade="all, delete-orphan", lazy="raise")
+
+
+class Result(Base):
+    """A scalar result in its quantity's canonical unit (or a categorical text value).
+
+    ``reported_value``/``reported_unit`` keep what the source said when it was converted
+    (e.g. 29.7 kcal/mol stored as 1.288 eV). Derived results (computed by analysis) carry the
+    ``method`` and ``method_version`` that produced them.
+    """
+
+    __tablename__ = "result"
+    __table_args__ = (Index("ix_result_quantity_value", "quantity", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measurement_id: Mapped[int] = mapped_column(ForeignKey("measurement.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    quantity: Mapped[str] = mapped_column(String(80))
+    value: Mapped[float | None]
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    uncertainty: Mapped[float | None]
+    approximate: Mapped[bool] = mapped_column(Boolean, default=False)
+    range_low: Mapped[float | None]
+    range_high: Mapped[float | None]
+    text: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    reported_value: Mapped[str | None] = mapped_column(String(100))
+    reported_unit: Mapped[str | None] = mapped_column(String(40))
+    locator: Mapped[str | None] = mapped_column(Text)
+    derived: Mapped[bool] = mapped_column(Boolean, default=False)
+    method: Mapped[str | None] = mapped_column(String(100))
+    method_version: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    measurement: Mapped[Measurement] = relationship(back_populates="results", lazy="raise")
+
+
+class ArrayResult(Base):
+    """A whole spectrum or TLIS run, stored as one compressed blob (see matdb.arrays)."""
+
+    __tablename__ = "array_result"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measurement_id: Mapped[int] = mapped_column(ForeignKey("measurement.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    shape: Mapped[list[Any]]
+    axes: Mapped[dict[str, Any]]  # {"time": {"unit": "min", "n": 1000}, "wavelength": {...}}
+    value_unit: Mapped[str] = mapped_column(String(40), default="")
+    meta: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    nbytes: Mapped[int]
+    blob: Mapped[bytes] = mapped_column(BlobType, deferred=True)
+    measurement: Mapped[Measurement] = relationship(back_populates="arrays", lazy="raise")
+
+
+class Structure(Base):
+    """A crystal structure (text of a CIF/POSCAR/extxyz) attached to a material or calculation."""
+
+    __tablename__ = "structure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    measurement_id: Mapped[int | None] = mapped_column(ForeignKey("measurement.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(String(20))
+    formula: Mapped[str | None] = mapped_column(String(200))
+    n_atoms: Mapped[int | None]
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class QuantityDefinition(Base):
+    """A user-declared quantity, added to the built-in registry (matdb.units)."""
+
+    __tablename__ = "quantity_definition"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    label: Mapped[str] = mapped_column(String(200))
+    min: Mapped[float | None]
+    max: Mapped[float | None]
+    categorical: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class IngestedFile(Base):
+    """Every load of a file: its content hash, when, and what it did."""
+
+    __tablename__ = "ingested_file"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))  # added|unchanged|updated
+    summary: Mapped[dict[str, Any]]
+
+
+class RecordVersion(Base):
+    """A superseded version of a record, kept when an explicit update replaces it."""
+
+    __tablename__ = "record_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]]
+    replaced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("ingested_file.id"))
+
+
+class RecordContent(Base):
+    """The current record content by natural key, so an update can keep the old version."""
+
+    __tablename__ = "record_content"
+    __table_args__ = (UniqueConstraint("entity", "key", name="uq_record_content_entity_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]]
+
+
+class Campaign(Base):
+    """A screening campaign: one call of `matdb propose`."""
+
+    __tablename__ = "campaign"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    family_slug: Mapped[str] = mapped_column(String(100))
+    objectives: Mapped[list[Any]]
+    settings: Mapped[dict[str, Any]]
+    model_cards: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    proposals: Mapped[list[Proposal]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", lazy="raise")
+
+
+class Proposal(Base):
+    """One proposed experiment of a campaign."""
+
+    __tablename__ = "proposal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # proposal_id in plan.csv
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int]
+    formula: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]]
+    predictions: Mapped[dict[str, Any]]
+    acquisition: Mapped[float | None]
+    status: Mapped[str] = mapped_column(String(20), default="proposed")  # proposed|made
+    campaign: Mapped[Campaign] = relationship(back_populates="proposals", lazy="raise")
+
+
+class SavedModel(Base):
+    """A trained surrogate: its card (metrics, calibration, data hash) and skops bytes."""
+
+    __tablename__ = "saved_model"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    target: Mapped[str] = mapped_column(String(80))
+    family_slug: Mapped[str | None] = mapped_column(String(100))
+    card: Mapped[dict[str, Any]]
+    blob: Mapped[bytes] = mapped_column(BlobType, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SchemaInfo(Base):
+    __tablename__ = "schema_info"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

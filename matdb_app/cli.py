@@ -1,0 +1,184 @@
+"""The ``matdb`` command line. Each command is a thin shell around one service function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from matdb_app import services
+
+app = typer.Typer(help="matdb: materials database and screening for mechanochemical perovskites.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True)
+
+DbOpt = Annotated[Optional[str], typer.Option("--db", envvar="MATDB_URL",
+                                               help="Database URL or SQLite path (default: user data dir).")]
+
+
+def fail(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _db(url: str | None):  # type: ignore[no-untyped-def]
+    try:
+        return services.open_db(url)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+
+
+def _print_df(df, max_rows: int = 50) -> None:  # type: ignore[no-untyped-def]
+    t = Table(show_lines=False)
+    for c in df.columns:
+        t.add_column(str(c), overflow="fold")
+    for _, row in df.head(max_rows).iterrows():
+        t.add_row(*["" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in row])
+    console.print(t)
+    if len(df) > max_rows:
+        console.print(f"… {len(df) - max_rows} more rows (use --out to save all)")
+
+
+def _report(report) -> None:  # type: ignore[no-untyped-def]
+    t = Table(title="ingest summary")
+    for c in ("file", "status", "details"):
+        t.add_column(c, overflow="fold")
+    for f in report.files:
+        details = f.reason if f.status == "rejected" else ", ".join(
+            f"{k}: {v}" for k, v in sorted(f.counts.items()) if v)
+        style = {"rejected": "red", "added": "green", "updated": "yellow"}.get(f.status, "")
+        t.add_row(f.path, f"[{style}]{f.status}[/]" if style else f.status, details)
+    console.print(t)
+    tot = report.totals
+    console.print(", ".join(f"{k}: {tot.get(k, 0)}" for k in ("added", "unchanged", "updated", "rejected")))
+    for f in report.files:
+        for e in f.errors[1:]:
+            err.print(f"  [red]•[/] {e}", highlight=False)
+
+
+@app.command()
+def init(db: DbOpt = None,
+         bundled: Annotated[bool, typer.Option("--bundled/--empty", help="Load the bundled literature dataset.")] = False) -> None:
+    """Create (or migrate) the database schema with Alembic."""
+    try:
+        d, report = services.init_db(db, bundled=bundled)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"schema at revision {d.current_revision()} in {d!r}")
+    if report is not None:
+        _report(report)
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def ingest(paths: Annotated[list[Path], typer.Argument(help="Files and folders to load.")],
+           db: DbOpt = None,
+           update: Annotated[bool, typer.Option("--update", help="Replace changed records (old versions are kept).")] = False,
+           mapping: Annotated[Optional[Path], typer.Option(help="YAML file mapping table headers to matdb columns.")] = None,
+           check: Annotated[bool, typer.Option("--check", help="Validate only; write nothing.")] = False) -> None:
+    """Load records (YAML/JSON), tables (CSV/XLSX), TLIS runs, pXRD patterns, JCAMP-DX, structures."""
+    d = _db(db)
+    try:
+        report = services.check(d, list(paths), mapping) if check else services.ingest(
+            d, list(paths), update=update, mapping=mapping)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    _report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(text: Annotated[str, typer.Argument(help='e.g. "family=FAMAPbI3,x>=0.4,quantity=steady_state_time"')] = "",
+          db: DbOpt = None,
+          samples: Annotated[bool, typer.Option("--samples", help="One row per sample instead of per result.")] = False,
+          out: Annotated[Optional[Path], typer.Option(help="Save the table (csv or parquet).")] = None,
+          limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
+    """Query results (or samples) with filters on family, composition, process, technique, values."""
+    d = _db(db)
+    try:
+        df = services.samples(d, text) if samples else services.query(d, text)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    if out is not None:
+        df.to_parquet(out, index=False) if out.suffix == ".parquet" else df.to_csv(out, index=False)
+        console.print(f"{len(df)} rows written to {out}")
+        return
+    cols = (["sample_id", "family", "formula", "provenance", "label"] if samples else
+            ["sample_id", "family", "formula", "quantity", "value", "unit", "text", "label",
+             "technique", "provenance", "source_locator"])
+    _print_df(df[[c for c in cols if c in df.columns]], limit)
+    console.print(f"{len(df)} rows")
+
+
+@app.command()
+def export(out: Annotated[Path, typer.Option("--out", help="Output file.")],
+           db: DbOpt = None,
+           format: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: from suffix).")] = None,  # noqa: A002
+           where: Annotated[str, typer.Option(help="Filter, same syntax as `matdb query`.")] = "") -> None:
+    """Write the tidy long-format table: one row per scalar result."""
+    d = _db(db)
+    try:
+        from matdb.query import parse_query
+
+        n = services.export(d, out, format, **parse_query(where))
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"{n} results written to {out}")
+
+
+@app.command()
+def info(db: DbOpt = None,
+         quantities: Annotated[bool, typer.Option("--quantities", help="List known quantities and units.")] = False,
+         families: Annotated[bool, typer.Option("--families", help="List material families.")] = False,
+         process: Annotated[bool, typer.Option("--process", help="List process parameters.")] = False) -> None:
+    """Show the database, its contents, families and known quantities."""
+    if quantities or families or process:
+        d = _db(db) if families else None
+        for flag, fn in ((families, lambda: services.families_table(d)),
+                         (quantities, services.quantities_table), (process, services.process_table)):
+            if flag:
+                _print_df(fn(), 500)
+        return
+    d = _db(db)
+    try:
+        i = services.info(d)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"database: {i['url']}\nschema revision: {i['schema_revision']}")
+    console.print("families: " + ", ".join(i["families"]))
+    console.print("samples by provenance: " + json.dumps(i["samples_by_provenance"]))
+    t = Table(title="rows per table")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in i["counts"].items():
+        t.add_row(k, str(v))
+    console.print(t)
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option(help="Folder for the JSON Schemas.")] = Path("schemas")) -> None:
+    """Write the JSON Schema of every record type (generated from ingest/records.py)."""
+    from ingest.schemas import write_schemas
+
+    for p in write_schemas(out):
+        console.print(f"wrote {p}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
