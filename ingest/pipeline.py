@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -153,19 +154,39 @@ def ingest_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *, updat
     return report
 
 
+#: A concurrent writer may insert the same new source/material/record between our check and our
+#: insert (PostgreSQL, READ COMMITTED); the transaction is then retried and sees the other's rows.
+CONFLICT_RETRIES = 5
+
+
 def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutcome:
     """Load one prepared document in its own transaction."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
     sha = _sha256(prep.file)
-    try:
-        with db.transaction() as s:
-            summary: LoadSummary = load_prepared(s, prep, update=update, sha256=sha)
-        return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
-    except IngestError as exc:
-        return FileOutcome(prep.file, "rejected", str(exc), errors=[str(exc)])
-    except Exception as exc:  # a bug or a database failure: nothing was written (rolled back)
-        log.exception("ingest of %s failed", prep.file)
-        msg = f"{prep.file}: could not be written ({exc.__class__.__name__}: {str(exc).splitlines()[0]})"
-        return FileOutcome(prep.file, "rejected", msg, errors=[msg])
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with db.transaction() as s:
+                summary: LoadSummary = load_prepared(s, prep, update=update, sha256=sha)
+            return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
+        except IngestError as exc:
+            return FileOutcome(prep.file, "rejected", str(exc), errors=[str(exc)])
+        except (IntegrityError, DBAPIError) as exc:
+            retryable = isinstance(exc, IntegrityError) or "deadlock" in str(exc).lower() \
+                or "could not serialize" in str(exc).lower()
+            if retryable and attempt < CONFLICT_RETRIES:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            return _failed(prep, exc)
+        except Exception as exc:  # a bug: nothing was written (rolled back); say so plainly
+            return _failed(prep, exc)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failed(prep: Prepared, exc: Exception) -> FileOutcome:
+    log.debug("ingest of %s failed", prep.file, exc_info=exc)
+    msg = f"{prep.file}: could not be written ({exc.__class__.__name__}: {str(exc).splitlines()[0]})"
+    return FileOutcome(prep.file, "rejected", msg, errors=[msg])
 
 
 def _sha256(path: str) -> str:

@@ -357,8 +357,6 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         structures = []
         for j, st in enumerate(me.structures):
             try:
-                from ingest.readers import load_structure
-
                 structures.append(load_structure(st, p.base_dir))
             except IngestError as exc:
                 c.errors.append(exc.located(file=str(file), record=f"{rec} structures[{j}]"))
@@ -375,6 +373,37 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             pass  # may exist in the database; the loader checks
     c.raise_if_any()
     return p
+
+
+STRUCTURE_FORMATS = {"cif": "cif", "poscar": "vasp", "extxyz": "extxyz", "xyz": "extxyz"}
+
+
+def load_structure(st: R.StructureRecord, base_dir: Path) -> dict[str, Any]:
+    """Read a structure file with ASE; return the Structure row's columns (text kept verbatim)."""
+    import ase.io
+
+    path = base_dir / st.file
+    fmt = st.format or ("poscar" if path.name.upper().startswith(("POSCAR", "CONTCAR")) or path.suffix == ".vasp"
+                        else path.suffix.lstrip(".").lower())
+    if fmt not in STRUCTURE_FORMATS:
+        raise IngestError(f"unknown structure format '{fmt}' (cif, poscar, extxyz)", file=str(path), field="format")
+    try:
+        raw = path.read_bytes()
+        content = raw.decode("utf-8")
+    except OSError as exc:
+        raise IngestError(f"cannot read structure file: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"structure file is not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    try:
+        atoms = ase.io.read(path, format=STRUCTURE_FORMATS[fmt])
+    except Exception as exc:  # ASE raises many types for malformed files
+        raise IngestError(f"cannot parse {fmt} structure: {exc}".splitlines()[0], file=str(path)) from None
+    if isinstance(atoms, list):
+        atoms = atoms[-1]
+    if len(atoms) == 0:
+        raise IngestError("structure has no atoms", file=str(path))
+    return {"format": fmt, "formula": atoms.get_chemical_formula(mode="reduce"), "n_atoms": len(atoms),
+            "content": content, "sha256": hashlib.sha256(raw).hexdigest(), "description": st.description}
 
 
 def _looks_numeric(s: str) -> bool:

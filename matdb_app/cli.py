@@ -50,7 +50,7 @@ def _report(report) -> None:  # type: ignore[no-untyped-def]
     for c in ("file", "status", "details"):
         t.add_column(c, overflow="fold")
     for f in report.files:
-        details = f.reason if f.status == "rejected" else ", ".join(
+        details = "see below" if f.status == "rejected" else ", ".join(
             f"{k}: {v}" for k, v in sorted(f.counts.items()) if v)
         style = {"rejected": "red", "added": "green", "updated": "yellow"}.get(f.status, "")
         t.add_row(f.path, f"[{style}]{f.status}[/]" if style else f.status, details)
@@ -58,8 +58,9 @@ def _report(report) -> None:  # type: ignore[no-untyped-def]
     tot = report.totals
     console.print(", ".join(f"{k}: {tot.get(k, 0)}" for k in ("added", "unchanged", "updated", "rejected")))
     for f in report.files:
-        for e in f.errors[1:]:
-            err.print(f"  [red]•[/] {e}", highlight=False)
+        if f.status == "rejected":
+            for e in f.errors or [f.reason]:
+                err.print(f"[red]rejected:[/] {e}", highlight=False, soft_wrap=True)
 
 
 @app.command()
