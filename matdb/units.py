@@ -201,13 +201,28 @@ def parse_quantity_text(text: str) -> tuple[float, str]:
     return float(m.group(1)), m.group(2)
 
 
-def convert(value: float, from_unit: str, to_unit: str) -> float:
-    """Convert a value between units with pint (energies per mole become per particle)."""
+@cache
+def linear_map(from_unit: str, to_unit: str) -> tuple[float, float]:
+    """(scale, offset) with ``to = scale * from + offset``, computed once per unit pair by pint.
+
+    All unit conversions matdb needs are affine (offsets only for temperatures), so bulk
+    conversion is one multiply-add per value instead of one pint call per value.
+    """
     src, dst = parse_unit(from_unit), parse_unit(to_unit)
     try:
-        return float(Q_(value, src).to(dst).magnitude)
+        zero = float(Q_(0.0, src).to(dst).magnitude)
+        one = float(Q_(1.0, src).to(dst).magnitude)
     except pint.DimensionalityError:
         raise UnitError(f"cannot convert {from_unit or 'dimensionless'} to {to_unit or 'dimensionless'}") from None
+    return one - zero, zero
+
+
+def convert(value: Any, from_unit: str, to_unit: str) -> Any:
+    """Convert a value (or numpy array) between units; factors come from pint (see linear_map)."""
+    scale, offset = linear_map(from_unit or "", to_unit or "")
+    if isinstance(value, (int, float)):
+        return float(value) * scale + offset
+    return value * scale + offset
 
 
 def quantity_def(name: str, extra: dict[str, QuantityDef] | None = None) -> QuantityDef:
