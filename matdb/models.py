@@ -21,7 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    String,
+
     Text,
     UniqueConstraint,
 )
@@ -56,12 +56,12 @@ class Source(Base):
 
     __tablename__ = "source"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))  # publication|notebook|simulation|database|user
-    doi: Mapped[str | None] = mapped_column(String(200), unique=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(Text)  # publication|notebook|simulation|database|user
+    doi: Mapped[str | None] = mapped_column(Text, unique=True)
     title: Mapped[str | None] = mapped_column(Text)
     year: Mapped[int | None]
-    journal: Mapped[str | None] = mapped_column(String(300))
+    journal: Mapped[str | None] = mapped_column(Text)
     authors: Mapped[str | None] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
@@ -73,11 +73,11 @@ class Chemical(Base):
     __tablename__ = "chemical"
     __table_args__ = (UniqueConstraint("name", "supplier", "purity", name="uq_chemical_identity"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    formula: Mapped[str | None] = mapped_column(String(200))
-    supplier: Mapped[str | None] = mapped_column(String(200))
-    purity: Mapped[str | None] = mapped_column(String(100))
-    cas: Mapped[str | None] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(Text)
+    formula: Mapped[str | None] = mapped_column(Text)
+    supplier: Mapped[str | None] = mapped_column(Text)
+    purity: Mapped[str | None] = mapped_column(Text)
+    cas: Mapped[str | None] = mapped_column(Text)
     molar_mass: Mapped[float | None] = mapped_column(Float)  # g/mol, from pymatgen
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -87,9 +87,9 @@ class Family(Base):
 
     __tablename__ = "family"
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(100), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    structure: Mapped[str] = mapped_column(String(20))
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    structure: Mapped[str] = mapped_column(Text)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     definition: Mapped[dict[str, Any]]
     materials: Mapped[list[Material]] = relationship(back_populates="family", lazy="raise")
@@ -103,8 +103,8 @@ class Material(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("family.id"), index=True)
     params: Mapped[dict[str, Any]]  # {"x": 0.8}
-    params_key: Mapped[str] = mapped_column(String(200))  # canonical text of params
-    formula: Mapped[str] = mapped_column(String(200), index=True)
+    params_key: Mapped[str] = mapped_column(Text)  # canonical text of params
+    formula: Mapped[str] = mapped_column(Text, index=True)
     composition: Mapped[dict[str, Any]]  # {"A": {"FA": 0.8, "MA": 0.2}, ...} or components
     family: Mapped[Family] = relationship(back_populates="materials", lazy="raise")
 
@@ -114,30 +114,30 @@ class Synthesis(Base):
 
     __tablename__ = "synthesis"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
     material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
     locator: Mapped[str | None] = mapped_column(Text)
-    provenance: Mapped[str] = mapped_column(String(20))
-    method: Mapped[str] = mapped_column(String(100), default="ball milling")
-    mill_model: Mapped[str | None] = mapped_column(String(200))
-    mill_type: Mapped[str | None] = mapped_column(String(50))
+    provenance: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text, default="ball milling")
+    mill_model: Mapped[str | None] = mapped_column(Text)
+    mill_type: Mapped[str | None] = mapped_column(Text)
     frequency_hz: Mapped[float | None]
     frequency_rpm: Mapped[float | None]
-    jar_material: Mapped[str | None] = mapped_column(String(100))
+    jar_material: Mapped[str | None] = mapped_column(Text)
     jar_volume_ml: Mapped[float | None]
-    ball_material: Mapped[str | None] = mapped_column(String(100))
+    ball_material: Mapped[str | None] = mapped_column(Text)
     ball_size_mm: Mapped[float | None]
     ball_count: Mapped[int | None]
     ball_mass_g: Mapped[float | None]
     ball_to_powder_ratio: Mapped[float | None]
-    atmosphere: Mapped[str | None] = mapped_column(String(100))
+    atmosphere: Mapped[str | None] = mapped_column(Text)
     batch_mass_mg: Mapped[float | None]
-    date: Mapped[str | None] = mapped_column(String(40))
-    operator: Mapped[str | None] = mapped_column(String(200))
-    proposal_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    date: Mapped[str | None] = mapped_column(Text)
+    operator: Mapped[str | None] = mapped_column(Text)
+    proposal_id: Mapped[str | None] = mapped_column(Text, index=True)
     note: Mapped[str | None] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(Text)
     material: Mapped[Material] = relationship(lazy="raise")
     source: Mapped[Source] = relationship(lazy="raise")
     precursors: Mapped[list[SynthesisPrecursor]] = relationship(
@@ -154,7 +154,7 @@ class SynthesisPrecursor(Base):
     synthesis_id: Mapped[int] = mapped_column(ForeignKey("synthesis.id", ondelete="CASCADE"), index=True)
     chemical_id: Mapped[int] = mapped_column(ForeignKey("chemical.id"))
     step_position: Mapped[int | None]  # set for reagents added in a step
-    role: Mapped[str] = mapped_column(String(20), default="precursor")
+    role: Mapped[str] = mapped_column(Text, default="precursor")
     mass_mg: Mapped[float | None]
     amount_mmol: Mapped[float | None]
     mol_pct: Mapped[float | None]
@@ -171,10 +171,10 @@ class ProcessStep(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     synthesis_id: Mapped[int] = mapped_column(ForeignKey("synthesis.id", ondelete="CASCADE"), index=True)
     position: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(Text)
     duration_min: Mapped[float | None]
     temperature_c: Mapped[float | None]
-    atmosphere: Mapped[str | None] = mapped_column(String(100))
+    atmosphere: Mapped[str | None] = mapped_column(Text)
     frequency_hz: Mapped[float | None]
     frequency_rpm: Mapped[float | None]
     note: Mapped[str | None] = mapped_column(Text)
@@ -186,7 +186,7 @@ class Sample(Base):
 
     __tablename__ = "sample"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
     material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
     synthesis_id: Mapped[int | None] = mapped_column(ForeignKey("synthesis.id"), index=True)
     after_step: Mapped[int | None]
@@ -194,10 +194,10 @@ class Sample(Base):
     process: Mapped[dict[str, Any]]  # milling_time_min, aging_time_h, ... (derived + given)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
     locator: Mapped[str | None] = mapped_column(Text)
-    provenance: Mapped[str] = mapped_column(String(20), index=True)
-    proposal_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    provenance: Mapped[str] = mapped_column(Text, index=True)
+    proposal_id: Mapped[str | None] = mapped_column(Text, index=True)
     note: Mapped[str | None] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(Text)
     material: Mapped[Material] = relationship(lazy="raise")
     synthesis: Mapped[Synthesis | None] = relationship(lazy="raise")
     source: Mapped[Source] = relationship(lazy="raise")
@@ -208,17 +208,17 @@ class Measurement(Base):
 
     __tablename__ = "measurement"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
     sample_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), index=True)
     material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
-    technique: Mapped[str] = mapped_column(String(40), index=True)
-    instrument: Mapped[str | None] = mapped_column(String(300))
+    technique: Mapped[str] = mapped_column(Text, index=True)
+    instrument: Mapped[str | None] = mapped_column(Text)
     conditions: Mapped[dict[str, Any]]
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
     locator: Mapped[str | None] = mapped_column(Text)
-    provenance: Mapped[str] = mapped_column(String(20), index=True)
+    provenance: Mapped[str] = mapped_column(Text, index=True)
     note: Mapped[str | None] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(Text)
     sample: Mapped[Sample | None] = relationship(lazy="raise")
     material: Mapped[Material] = relationship(lazy="raise")
     source: Mapped[Source] = relationship(lazy="raise")
@@ -241,21 +241,21 @@ class Result(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     measurement_id: Mapped[int] = mapped_column(ForeignKey("measurement.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
-    quantity: Mapped[str] = mapped_column(String(80))
+    quantity: Mapped[str] = mapped_column(Text)
     value: Mapped[float | None]
-    unit: Mapped[str] = mapped_column(String(40), default="")
+    unit: Mapped[str] = mapped_column(Text, default="")
     uncertainty: Mapped[float | None]
     approximate: Mapped[bool] = mapped_column(Boolean, default=False)
     range_low: Mapped[float | None]
     range_high: Mapped[float | None]
     text: Mapped[str | None] = mapped_column(Text)
     label: Mapped[str | None] = mapped_column(Text)
-    reported_value: Mapped[str | None] = mapped_column(String(100))
-    reported_unit: Mapped[str | None] = mapped_column(String(40))
+    reported_value: Mapped[str | None] = mapped_column(Text)
+    reported_unit: Mapped[str | None] = mapped_column(Text)
     locator: Mapped[str | None] = mapped_column(Text)
     derived: Mapped[bool] = mapped_column(Boolean, default=False)
-    method: Mapped[str | None] = mapped_column(String(100))
-    method_version: Mapped[str | None] = mapped_column(String(40))
+    method: Mapped[str | None] = mapped_column(Text)
+    method_version: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     measurement: Mapped[Measurement] = relationship(back_populates="results", lazy="raise")
 
@@ -267,12 +267,12 @@ class ArrayResult(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     measurement_id: Mapped[int] = mapped_column(ForeignKey("measurement.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
-    kind: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(Text, index=True)
     shape: Mapped[list[Any]]
     axes: Mapped[dict[str, Any]]  # {"time": {"unit": "min", "n": 1000}, "wavelength": {...}}
-    value_unit: Mapped[str] = mapped_column(String(40), default="")
+    value_unit: Mapped[str] = mapped_column(Text, default="")
     meta: Mapped[dict[str, Any]]
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(Text, index=True)
     nbytes: Mapped[int]
     blob: Mapped[bytes] = mapped_column(BlobType, deferred=True)
     measurement: Mapped[Measurement] = relationship(back_populates="arrays", lazy="raise")
@@ -285,11 +285,11 @@ class Structure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
     measurement_id: Mapped[int | None] = mapped_column(ForeignKey("measurement.id", ondelete="CASCADE"))
-    format: Mapped[str] = mapped_column(String(20))
-    formula: Mapped[str | None] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(Text)
+    formula: Mapped[str | None] = mapped_column(Text)
     n_atoms: Mapped[int | None]
     content: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
 
 
@@ -298,9 +298,9 @@ class QuantityDefinition(Base):
 
     __tablename__ = "quantity_definition"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
-    unit: Mapped[str] = mapped_column(String(40), default="")
-    label: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    unit: Mapped[str] = mapped_column(Text, default="")
+    label: Mapped[str] = mapped_column(Text)
     min: Mapped[float | None]
     max: Mapped[float | None]
     categorical: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -313,9 +313,9 @@ class IngestedFile(Base):
     __tablename__ = "ingested_file"
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(Text, index=True)
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    status: Mapped[str] = mapped_column(String(20))  # added|unchanged|updated
+    status: Mapped[str] = mapped_column(Text)  # added|unchanged|updated
     summary: Mapped[dict[str, Any]]
 
 
@@ -324,9 +324,9 @@ class RecordVersion(Base):
 
     __tablename__ = "record_version"
     id: Mapped[int] = mapped_column(primary_key=True)
-    entity: Mapped[str] = mapped_column(String(30))
-    key: Mapped[str] = mapped_column(String(300), index=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text, index=True)
+    content_hash: Mapped[str] = mapped_column(Text)
     content: Mapped[dict[str, Any]]
     replaced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("ingested_file.id"))
@@ -338,9 +338,9 @@ class RecordContent(Base):
     __tablename__ = "record_content"
     __table_args__ = (UniqueConstraint("entity", "key", name="uq_record_content_entity_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    entity: Mapped[str] = mapped_column(String(30))
-    key: Mapped[str] = mapped_column(String(300))
-    content_hash: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(Text)
     content: Mapped[dict[str, Any]]
 
 
@@ -349,8 +349,8 @@ class Campaign(Base):
 
     __tablename__ = "campaign"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(100), unique=True)
-    family_slug: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    family_slug: Mapped[str] = mapped_column(Text)
     objectives: Mapped[list[Any]]
     settings: Mapped[dict[str, Any]]
     model_cards: Mapped[dict[str, Any]]
@@ -364,14 +364,14 @@ class Proposal(Base):
 
     __tablename__ = "proposal"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)  # proposal_id in plan.csv
+    key: Mapped[str] = mapped_column(Text, unique=True)  # proposal_id in plan.csv
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int]
-    formula: Mapped[str] = mapped_column(String(200))
+    formula: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]]
     predictions: Mapped[dict[str, Any]]
     acquisition: Mapped[float | None]
-    status: Mapped[str] = mapped_column(String(20), default="proposed")  # proposed|made
+    status: Mapped[str] = mapped_column(Text, default="proposed")  # proposed|made
     campaign: Mapped[Campaign] = relationship(back_populates="proposals", lazy="raise")
 
 
@@ -380,9 +380,9 @@ class SavedModel(Base):
 
     __tablename__ = "saved_model"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    target: Mapped[str] = mapped_column(String(80))
-    family_slug: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    target: Mapped[str] = mapped_column(Text)
+    family_slug: Mapped[str | None] = mapped_column(Text)
     card: Mapped[dict[str, Any]]
     blob: Mapped[bytes] = mapped_column(BlobType, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -390,5 +390,5 @@ class SavedModel(Base):
 
 class SchemaInfo(Base):
     __tablename__ = "schema_info"
-    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[str] = mapped_column(Text)

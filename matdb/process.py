@@ -86,25 +86,31 @@ def derive_process(steps: list[dict[str, Any]], mill: dict[str, Any] | None,
     frequency_rpm and reagents (each with mol_pct).
     """
     out: dict[str, Any] = {}
-    mill_t = sum(s["duration_min"] or 0.0 for s in steps if s["kind"] in ("mill", "grind"))
-    if any(s["kind"] in ("mill", "grind") for s in steps):
-        out["milling_time_min"] = mill_t
-        freqs = [s["frequency_hz"] for s in steps if s["kind"] == "mill" and s.get("frequency_hz")]
-        rpms = [s["frequency_rpm"] for s in steps if s["kind"] == "mill" and s.get("frequency_rpm")]
+    milling = [s for s in steps if s["kind"] in ("mill", "grind")]
+    if milling:
+        # a sum with an unknown term is unknown: leave it out rather than count it as zero
+        if all(s["duration_min"] is not None for s in milling):
+            out["milling_time_min"] = float(sum(s["duration_min"] for s in milling))
+        freqs = [s["frequency_hz"] for s in milling if s.get("frequency_hz")]
+        rpms = [s["frequency_rpm"] for s in milling if s.get("frequency_rpm")]
         if freqs or (mill or {}).get("frequency_hz"):
             out["milling_frequency_hz"] = (freqs or [mill["frequency_hz"]])[-1]  # type: ignore[index]
         if rpms or (mill or {}).get("frequency_rpm"):
             out["milling_speed_rpm"] = (rpms or [mill["frequency_rpm"]])[-1]  # type: ignore[index]
     aging = [s for s in steps if s["kind"] in ("age", "store")]
     if aging:
-        out["aging_time_h"] = sum((s["duration_min"] or 0.0) for s in aging) / 60.0
+        if all(s["duration_min"] is not None for s in aging):
+            out["aging_time_h"] = float(sum(s["duration_min"] for s in aging)) / 60.0
         atm = [s["atmosphere"] for s in aging if s.get("atmosphere")]
         if atm:
             out["aging_atmosphere"] = atm[-1]
-    additive = [r["mol_pct"] for s in steps if s["kind"] == "add_reagent"
-                for r in s.get("reagents", []) if r.get("mol_pct") is not None]
-    if additive:
-        out["additive_mol_pct"] = float(sum(additive))
+    # one addition of "1:1 FACl/SnCl2 at 80 mol%" is 80 mol% of additive, not 160: per step the
+    # largest mol_pct of its reagents counts; successive additions add up
+    per_step = [max(r["mol_pct"] for r in s["reagents"] if r.get("mol_pct") is not None)
+                for s in steps if s["kind"] == "add_reagent"
+                and any(r.get("mol_pct") is not None for r in s.get("reagents", []))]
+    if per_step:
+        out["additive_mol_pct"] = float(sum(per_step))
     heat = [s for s in steps if s["kind"] in ("sinter", "anneal", "heat") and s.get("temperature_c") is not None]
     if heat:
         hottest = max(heat, key=lambda s: s["temperature_c"])
@@ -114,8 +120,8 @@ def derive_process(steps: list[dict[str, Any]], mill: dict[str, Any] | None,
     if any(s["kind"] == "quench" for s in steps):
         out["quenched"] = True
     illum = [s for s in steps if s["kind"] == "illuminate"]
-    if illum:
-        out["illumination_time_min"] = sum((s["duration_min"] or 0.0) for s in illum)
+    if illum and all(s["duration_min"] is not None for s in illum):
+        out["illumination_time_min"] = float(sum(s["duration_min"] for s in illum))
     if atmosphere:
         out["atmosphere"] = atmosphere
     return out

@@ -285,3 +285,16 @@ def test_load_prepared_in_callers_transaction_rolls_back(db) -> None:
         load_prepared(s, prep)
         raise RuntimeError("boom after writing")
     assert db.table_counts() == before
+
+
+def test_unknown_step_duration_leaves_process_time_unknown(db) -> None:
+    doc = copy.deepcopy(DOC)
+    doc["syntheses"][1]["steps"] = [{"kind": "mill", "duration": "30 min"}, {"kind": "mill"},
+                                    {"kind": "add_reagent", "reagents": [
+                                        {"chemical": "FAI", "mol_pct": 80, "role": "additive"},
+                                        {"chemical": "MAI", "mol_pct": 80, "role": "additive"}]},
+                                    {"kind": "add_reagent", "reagents": [{"chemical": "FAI", "mol_pct": 20}]}]
+    load(db, doc)
+    proc = db.samples(sample="t-x0.4-120min")["process"].iloc[0]
+    assert "milling_time_min" not in proc  # 30 min + unknown is unknown, not 30
+    assert proc["additive_mol_pct"] == pytest.approx(100)  # 1:1 pair at 80 mol% counts once, + 20
