@@ -118,13 +118,13 @@ def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
             prepared.append((f, None, FileOutcome(str(f), "rejected", str(errs[0]),
                                                   errors=[str(e) for e in errs])))
     referenced: set[Path] = set()
-    for _f, prep, _o in prepared:
+    for f, prep, _o in prepared:
         if prep is not None:
-            referenced |= _referenced_files(prep)
+            referenced |= _referenced_files(prep) - {f.resolve()}  # a TLIS file refers to itself
     good = []
     for f, prep, outcome in prepared:
         if f.resolve() in referenced:
-            continue  # a spectrum or reference that a record file brings in
+            continue  # a spectrum or reference that another file brings in
         if prep is None:
             report.files.append(outcome)  # type: ignore[arg-type]
         else:

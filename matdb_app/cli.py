@@ -173,6 +173,54 @@ def schemas(out: Annotated[Path, typer.Option(help="Folder for the JSON Schemas.
         console.print(f"wrote {p}")
 
 
+@app.command()
+def simulate(family: Annotated[str, typer.Option(help="Family slug, e.g. FAMAPbI3.")],
+             param: Annotated[list[str], typer.Option("--param", help="name=v1,v2 or name=lo:hi:step (repeatable).")],
+             mode: Annotated[str, typer.Option(help="reflectance or pl.")] = "reflectance",
+             n_times: Annotated[int, typer.Option(help="Spectra per run.")] = 180,
+             duration: Annotated[float, typer.Option(help="Run length (min).")] = 90.0,
+             seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
+             out_dir: Annotated[Path, typer.Option(help="Folder for the TLIS CSV files.")] = Path("simulated"),
+             ingest_: Annotated[bool, typer.Option("--ingest", help="Also load the runs into the database.")] = False,
+             db: DbOpt = None) -> None:
+    """Write SIMULATED TLIS runs (tlis_csv format, provenance 'simulated') for any composition."""
+    from matdb_app import analysis
+
+    try:
+        paths = analysis.simulate(family, analysis.parse_param_values(param), mode=mode, n_times=n_times,
+                                  duration_min=duration, seed=seed, out_dir=out_dir)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"wrote {len(paths)} files to {out_dir} (provenance: simulated)")
+    if ingest_:
+        d = _db(db)
+        runs = [p for p in paths if not p.stem.endswith("_ref")]
+        report = services.ingest(d, runs)
+        _report(report)
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def analyze(db: DbOpt = None,
+            force: Annotated[bool, typer.Option("--force", help="Recompute even if up to date.")] = False,
+            measurement: Annotated[Optional[str], typer.Option(help="Only this measurement id.")] = None) -> None:
+    """Compute spectral and kinetic features of every stored TLIS run (only what is missing)."""
+    from matdb_app import analysis
+
+    d = _db(db)
+    try:
+        rep = analysis.analyze(d, force=force, measurement=measurement)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    console.print(f"analysed {rep.analysed} runs, {rep.skipped} up to date, {len(rep.failed)} failed; "
+                  f"{rep.results_stored} derived results stored")
+    for key, msg in rep.failed:
+        err.print(f"[red]failed:[/] {key}: {msg}", highlight=False)
+    for key, msg in rep.warnings[:20]:
+        err.print(f"[yellow]warning:[/] {key}: {msg}", highlight=False)
+
+
 def main() -> None:
     try:
         app()
