@@ -382,8 +382,10 @@ class Family:
     def formula(self, params: Mapping[str, Any]) -> str:
         """Reduced formula such as "FA0.8MA0.2PbI3" or "(CsPbI3)0.05(agZIF-62)0.95"."""
         if self.components:
-            cf = self.component_fractions(params)
-            return "".join(f"({c}){_num(float(v))}" for c, v in cf.items() if float(v) > 1e-9)
+            cf = {c: float(v) for c, v in self.component_fractions(params).items() if float(v) > 1e-9}
+            if len(cf) == 1:  # a pure component is just that component
+                return next(iter(cf))
+            return "".join(f"({c}){_num(v)}" for c, v in cf.items())
         fr = self.site_fractions(params)
         mult = self.site_multiplicity
         parts = []

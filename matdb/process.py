@@ -40,6 +40,8 @@ PROCESS_PARAMS: dict[str, ProcessParam] = {
     ]
 }
 _BY_BASE = {p.base: p for p in PROCESS_PARAMS.values()}
+#: Headers of spreadsheets often lose their case ("sintering_temperature_c").
+_BY_LOWER = {k.lower(): p for k, p in {**PROCESS_PARAMS, **_BY_BASE}.items()}
 
 
 class ProcessError(ValueError):
@@ -52,7 +54,7 @@ def normalize_process(process: dict[str, Any]) -> dict[str, Any]:
     """Convert user-given process entries ("aging_time": "63 h") to stored names and units."""
     out: dict[str, Any] = {}
     for key, val in process.items():
-        p = PROCESS_PARAMS.get(key) or _BY_BASE.get(key)
+        p = PROCESS_PARAMS.get(key) or _BY_BASE.get(key) or _BY_LOWER.get(str(key).lower())
         if p is None:
             known = ", ".join(PROCESS_PARAMS)
             raise ProcessError(f"unknown process parameter '{key}' (known: {known})", f"process.{key}")

@@ -221,12 +221,102 @@ def analyze(db: DbOpt = None,
         err.print(f"[yellow]warning:[/] {key}: {msg}", highlight=False)
 
 
+ObjOpt = Annotated[list[str], typer.Option("--objective", help="plqy, stability or a quantity (repeatable).")]
+
+
+def _show_card(card: dict) -> None:  # type: ignore[type-arg]
+    cv = card.get("cv") or {}
+    console.print(f"model: {card.get('kind')} for {card.get('target_name', card.get('target'))} "
+                  f"({card.get('quantity')}), families {', '.join(card.get('families', []))}, "
+                  f"n_train={card.get('n_train')}, trained on {', '.join(card.get('training_provenance', []))}")
+    if cv:
+        console.print(f"CV ({cv.get('scheme')}): RMSE {cv.get('rmse')}, MAE {cv.get('mae')}, "
+                      f"68 % coverage {cv.get('coverage_68')}, 95 % coverage {cv.get('coverage_95')}")
+    for w in card.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+@app.command()
+def train(target: Annotated[str, typer.Option(help="plqy, stability or a quantity name.")] = "plqy",
+          family: Annotated[Optional[str], typer.Option(help="Family slug (default: all with data).")] = None,
+          kind: Annotated[str, typer.Option(help="auto, gp or forest.")] = "auto",
+          include_simulated: Annotated[bool, typer.Option("--include-simulated", help="Also learn from simulated data.")] = False,
+          db: DbOpt = None) -> None:
+    """Train a surrogate (GP with ARD Matern + noise, or a forest) and store it with its model card."""
+    d = _db(db)
+    try:
+        card = services.train(d, target, family, kind, include_simulated, save=True)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    _show_card(card)
+
+
+@app.command()
+def rank(family: Annotated[str, typer.Option(help="Family slug.")],
+         objective: ObjOpt = ["plqy"],  # noqa: B006
+         n: Annotated[int, typer.Option(help="How many to show.")] = 20,
+         space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (default: built in).")] = None,
+         weight: Annotated[Optional[list[float]], typer.Option("--weight", help="Objective weights.")] = None,
+         include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
+         backend: Annotated[str, typer.Option(help="numpy or dask.")] = "numpy",
+         out: Annotated[Optional[Path], typer.Option(help="Save the ranking as CSV.")] = None,
+         db: DbOpt = None) -> None:
+    """Rank a family's candidate space by predicted value and uncertainty (Pareto flag for 2 objectives)."""
+    d = _db(db)
+    try:
+        df = services.rank(d, family, objective, n, space, weights=weight, include_simulated=include_simulated,
+                           backend=backend)
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    if out:
+        df.to_csv(out, index=False)
+    cols = ["formula", "params"] + [c for c in df.columns if c.endswith(("_mean", "_std"))] + ["acquisition", "pareto"]
+    _print_df(df[[c for c in cols if c in df.columns]], n)
+
+
+@app.command()
+def propose(family: Annotated[str, typer.Option(help="Family slug.")],
+            objective: ObjOpt = ["plqy"],  # noqa: B006
+            n: Annotated[int, typer.Option(help="Batch size.")] = 8,
+            out: Annotated[Path, typer.Option(help="Plan CSV to fill in and ingest.")] = Path("plan.csv"),
+            acquisition: Annotated[str, typer.Option(help="ei, ucb, pi or mean.")] = "ei",
+            batch: Annotated[str, typer.Option(help="kriging_believer, local_penalization or q-ucb.")] = "kriging_believer",
+            space: Annotated[Optional[Path], typer.Option(help="YAML candidate space.")] = None,
+            weight: Annotated[Optional[list[float]], typer.Option("--weight")] = None,
+            include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
+            batch_mass: Annotated[Optional[float], typer.Option(help="Also write a milling plan for this batch mass (mg).")] = None,
+            db: DbOpt = None) -> None:
+    """Propose the next N experiments; records the campaign and writes plan.csv (and a milling plan)."""
+    d = _db(db)
+    try:
+        key, plan = services.propose(d, family, objective, n, acquisition=acquisition, batch=batch, space=space,
+                                     weights=weight, include_simulated=include_simulated, out=out)
+        if batch_mass:
+            mp = services.milling_plan(d, plan, batch_mass)
+            mp_path = out.with_name(out.stem + "_milling.csv")
+            mp.to_csv(mp_path, index=False)
+            console.print(f"milling plan written to {mp_path}")
+    except services.USER_ERRORS as exc:
+        fail(exc)
+    _print_df(plan, n)
+    console.print(f"campaign {key}: {len(plan)} proposals written to {out}. Fill in the result columns and "
+                  f"run `matdb ingest {out}`.")
+
+
 def main() -> None:
+    import os
+
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug, not a user mistake: one line, and the trace only on request
+        if os.environ.get("MATDB_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} "
+                  "(set MATDB_DEBUG=1 for the traceback and please report it)", highlight=False)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

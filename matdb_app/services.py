@@ -37,8 +37,18 @@ def open_db(url: str | os.PathLike[str] | None = None) -> Database:
 
 def init_db(url: str | None = None, *, bundled: bool = False, progress: bool = True) -> tuple[Database, IngestReport | None]:
     """Create or migrate the schema; optionally load the bundled literature dataset."""
-    db = matdb.connect(url, create=False)
-    db.upgrade()
+    from matdb.db import normalize_url
+
+    db = Database(normalize_url(url))
+    try:
+        db.upgrade()
+        db.check_schema()
+    except matdb.DatabaseError:
+        db.close()
+        raise
+    except Exception as exc:  # unreachable server, bad credentials
+        db.close()
+        raise matdb.DatabaseError(f"cannot open {db!r}: {exc}".splitlines()[0]) from exc
     report = load_bundled(db, progress=progress) if bundled else None
     return db, report
 
@@ -134,3 +144,41 @@ def quantities_table(db: Database | None = None) -> pd.DataFrame:
 def process_table() -> pd.DataFrame:
     return pd.DataFrame([{"name": p.name, "write as": p.base, "unit": units.display_unit(p.unit),
                           "label": p.label} for p in PROCESS_PARAMS.values()])
+
+
+# --- screening (see matdb_app.screening_service) ---------------------------------------------------
+
+
+def train(db: Database, target: str, family: str | None = None, kind: str = "auto",
+          include_simulated: bool = False, *, save: bool = False) -> dict[str, Any]:
+    """Train a surrogate for ``target`` ("plqy", "stability" or a quantity); return its model card."""
+    from matdb_app import screening_service as ss
+
+    model = ss.train(db, target, family, kind, include_simulated, save=save)
+    return model.card
+
+
+def rank(db: Database, family: str, objectives: list[str] | tuple[str, ...] = ("plqy",), n: int = 50,
+         space: Any = None, **kw: Any) -> pd.DataFrame:
+    from matdb_app import screening_service as ss
+
+    return ss.rank(db, family, objectives, n, space, **kw)
+
+
+def propose(db: Database, family: str, objectives: list[str] | tuple[str, ...] = ("plqy",), n: int = 8,
+            acquisition: str = "ei", batch: str = "kriging_believer", **kw: Any) -> tuple[str, pd.DataFrame]:
+    from matdb_app import screening_service as ss
+
+    return ss.propose(db, family, objectives, n, acquisition=acquisition, batch=batch, **kw)
+
+
+def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.DataFrame:
+    from matdb_app import screening_service as ss
+
+    return ss.milling_plan(db, plan, batch_mass_mg)
+
+
+def predict_grid(db: Database, family: str, target: str, axes: list[str], n: int = 41) -> pd.DataFrame:
+    from matdb_app import screening_service as ss
+
+    return ss.predict_grid(db, family, target, axes, n)

@@ -2,7 +2,8 @@
 
 Wide table columns (case-insensitive except composition parameters)
 -------------------------------------------------------------------
-- ``sample_id`` (optional). Without it the id is ``<file stem>-<hash>``, the hash being the
+- ``sample_id`` (optional). Without it, a row with a ``proposal_id`` (a filled-in plan from
+  ``matdb propose``) is named after its proposal; otherwise the id is ``<file stem>-<hash>``, the hash being the
   first 10 hex digits of SHA-1 over the row's family, composition and process values (JSON,
   sorted keys), so the same row gets the same id every time; identical rows get ``-r2``,
   ``-r3``... in file order.
@@ -859,6 +860,9 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                     field="sample_id",
                     **loc,
                 )
+        elif _opt(meta_value("proposal_id")) and str(_opt(meta_value("proposal_id"))) not in ids:
+            # a filled-in proposal plan: the made sample is named after its proposal
+            sid = str(_opt(meta_value("proposal_id")))
         else:
             base = f"{path.stem}-{_row_hash(family, params, process)}"
             sid, k = base, 2
