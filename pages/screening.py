@@ -116,7 +116,8 @@ n_rank = c2.number_input("Candidates", 5, 1000, 50, step=5, key="sc_n")
 if st.button("Rank candidates", disabled=not objectives, key="sc_rank"):
     with st.spinner("Scoring the candidate space ..."):
         state["ranking"] = ui.call(
-            services.rank, db, family, objectives, n=int(n_rank), what="ranking"
+            services.rank, db, family, objectives, n=int(n_rank), include_simulated=include_sim,
+            kind=kind, what="ranking"
         )
 ranking = state["ranking"]
 if ranking is not None and len(ranking):
@@ -181,6 +182,8 @@ if st.button("Propose", type="primary", disabled=not objectives, key="sc_propose
             int(n_batch),
             acquisition=acquisition,
             batch=batch,
+            include_simulated=include_sim,
+            kind=kind,
             what="proposal",
         )
     if out is not None:
