@@ -4,24 +4,62 @@ One document is one transaction. Every keyed record (synthesis, sample, measurem
 hash of its canonical content: loading identical content again changes nothing; different content
 under an existing key is refused unless ``update=True``, which keeps the old version in
 ``record_version``. Nothing is ever silently duplicated.
+
+The write path works on whole documents, not record by record: the existing keys, content hashes,
+materials and sources a document refers to are fetched in a few chunked ``IN (...)`` queries, new
+rows get their primary keys up front (one ``nextval`` query per table on PostgreSQL; under SQLite's
+single write lock, ``max(id) + 1``...) and are written in bulk through the driver of the session's
+own connection (``executemany`` on SQLite, ``COPY`` on PostgreSQL), inside the caller's
+transaction. Driver errors are re-raised as SQLAlchemy ``DBAPIError``s (``IntegrityError`` for a
+unique-key collision with a concurrent writer), so callers retry as they would for ORM writes.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import json
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, Table, delete, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ingest.errors import IngestError
-from ingest.validate import Prepared, content_hash
+from ingest.validate import Prepared
 from matdb import models as M
 from matdb.arrays import encode_arrays
+
+#: Keys per ``IN (...)`` query (far below SQLite's and PostgreSQL's bound-parameter limits).
+CHUNK = 2000
+
+SYNTHESIS_COLUMNS = (
+    "locator",
+    "method",
+    "mill_model",
+    "mill_type",
+    "frequency_hz",
+    "frequency_rpm",
+    "jar_material",
+    "jar_volume_ml",
+    "ball_material",
+    "ball_size_mm",
+    "ball_count",
+    "ball_mass_g",
+    "ball_to_powder_ratio",
+    "atmosphere",
+    "batch_mass_mg",
+    "date",
+    "operator",
+    "proposal_id",
+    "note",
+)
 
 
 @dataclass
@@ -32,306 +70,17 @@ class LoadSummary:
     status: str = "unchanged"  # added | unchanged | updated
     counts: Counter[str] = field(default_factory=Counter)
 
-    def note(self, entity: str, what: str) -> None:
-        self.counts[f"{entity}.{what}"] += 1
+    def note(self, entity: str, what: str, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.counts[f"{entity}.{what}"] += n
         if what == "added" and self.status == "unchanged":
             self.status = "added"
         if what == "updated":
             self.status = "updated"
 
 
-class _Loader:
-    def __init__(self, s: Session, p: Prepared, update: bool, summary: LoadSummary) -> None:
-        self.s, self.p, self.update, self.summary = s, p, update, summary
-        self.family_ids: dict[str, int] = {}
-        self.source_ids: dict[str, int] = {}
-        self.chem_ids: dict[str, int] = {}
-        self.material_ids: dict[str, int] = {}
-
-    def err(self, msg: str, record: str | None = None, fld: str | None = None) -> IngestError:
-        return IngestError(msg, file=self.p.file, record=record, field=fld)
-
-    # -- reference data -----------------------------------------------------------------------
-
-    def source(self, key: str | None, rec: str) -> M.Source:
-        if key is None:
-            raise self.err("no source given", rec, "source")
-        if key in self.source_ids:
-            return self.s.get(M.Source, self.source_ids[key])  # type: ignore[return-value]
-        row = self.s.scalar(select(M.Source).where(M.Source.key == key))
-        d = self.p.sources.get(key)
-        if row is None and d is not None and d.get("doi"):
-            row = self.s.scalar(select(M.Source).where(M.Source.doi == d["doi"]))
-        if row is None:
-            if d is None:
-                raise self.err(f"unknown source '{key}' (declare it under 'source' or 'sources')", rec, "source")
-            row = M.Source(**{k: d.get(k) for k in ("key", "kind", "doi", "title", "year", "journal",
-                                                     "authors", "url", "note")})
-            self.s.add(row)
-            self.s.flush()
-            self.summary.note("source", "added")
-        self.source_ids[key] = row.id
-        return row
-
-    def family(self, slug: str) -> int:
-        if slug in self.family_ids:
-            return self.family_ids[slug]
-        from matdb.families import builtin_families
-
-        row = self.s.scalar(select(M.Family).where(M.Family.slug == slug))
-        fam = self.p.families.get(slug) or builtin_families().get(slug)
-        if row is None:
-            if fam is None:
-                raise self.err(f"unknown family '{slug}'", None, "family")
-            row = M.Family(slug=slug, name=fam.name, structure=fam.structure,
-                           builtin=slug in builtin_families(), definition=fam.to_dict())
-            self.s.add(row)
-            self.s.flush()
-            self.summary.note("family", "added")
-        elif slug in self.p.families and row.definition != fam.to_dict():  # type: ignore[union-attr]
-            if not self.update:
-                raise self.err(f"family '{slug}' exists with a different definition; use --update",
-                               f"family {slug}", "definition")
-            row.definition = fam.to_dict()  # type: ignore[union-attr]
-            self.summary.note("family", "updated")
-        self.family_ids[slug] = row.id
-        return row.id
-
-    def material(self, comp: dict[str, Any]) -> int:
-        k = f"{comp['family']}|{comp['params_key']}"
-        if k in self.material_ids:
-            return self.material_ids[k]
-        fid = self.family(comp["family"])
-        row = self.s.scalar(select(M.Material).where(M.Material.family_id == fid,
-                                                     M.Material.params_key == comp["params_key"]))
-        if row is None:
-            row = M.Material(family_id=fid, params=comp["params"], params_key=comp["params_key"],
-                             formula=comp["formula"], composition=_jsonable(comp["composition"]))
-            self.s.add(row)
-            self.s.flush()
-            self.summary.note("material", "added")
-        self.material_ids[k] = row.id
-        return row.id
-
-    def chemical(self, name: str) -> int:
-        if name in self.chem_ids:
-            return self.chem_ids[name]
-        d = self.p.chemicals.get(name, {"name": name})
-        q = select(M.Chemical).where(M.Chemical.name == name)
-        for col in ("supplier", "purity"):
-            v = d.get(col)
-            q = q.where(getattr(M.Chemical, col).is_(None) if v is None else getattr(M.Chemical, col) == v)
-        row = self.s.scalar(q)
-        if row is None:
-            row = M.Chemical(name=name, formula=d.get("formula"), supplier=d.get("supplier"),
-                             purity=d.get("purity"), cas=d.get("cas"), molar_mass=d.get("molar_mass"),
-                             note=d.get("note"))
-            self.s.add(row)
-            self.s.flush()
-            self.summary.note("chemical", "added")
-        self.chem_ids[name] = row.id
-        return row.id
-
-    def quantities(self) -> None:
-        for q in self.p.quantities:
-            row = self.s.scalar(select(M.QuantityDefinition).where(M.QuantityDefinition.name == q["name"]))
-            vals = {k: q.get(k) for k in ("name", "unit", "label", "min", "max", "categorical", "description")}
-            if row is None:
-                self.s.add(M.QuantityDefinition(**vals))
-                self.summary.note("quantity", "added")
-            elif any(getattr(row, k) != v for k, v in vals.items()):
-                if not self.update:
-                    raise self.err(f"quantity '{q['name']}' exists with a different definition; use --update",
-                                   f"quantity {q['name']}", "definition")
-                for k, v in vals.items():
-                    setattr(row, k, v)
-                self.summary.note("quantity", "updated")
-
-    # -- keyed records ------------------------------------------------------------------------
-
-    def _existing(self, model: type[M.Base], entity: str, key: str, h: str, rec: str) -> tuple[Any, bool]:
-        """Return (existing row or None, skip) and handle the update policy."""
-        row = self.s.scalar(select(model).where(model.key == key))  # type: ignore[attr-defined]
-        if row is None:
-            return None, False
-        if row.content_hash == h:
-            self.summary.note(entity, "unchanged")
-            return row, True
-        if not self.update:
-            raise self.err(
-                f"{entity} '{key}' already exists with different content; "
-                f"re-run with --update to replace it (the old version is kept)", rec, "id")
-        old = self.s.scalar(select(M.RecordContent).where(M.RecordContent.entity == entity,
-                                                          M.RecordContent.key == key))
-        self.s.add(M.RecordVersion(entity=entity, key=key, content_hash=row.content_hash,
-                                   content=old.content if old else {}))
-        self.summary.note(entity, "updated")
-        return row, False
-
-    def _remember(self, entity: str, key: str, h: str, content: dict[str, Any]) -> None:
-        row = self.s.scalar(select(M.RecordContent).where(M.RecordContent.entity == entity,
-                                                          M.RecordContent.key == key))
-        if row is None:
-            self.s.add(M.RecordContent(entity=entity, key=key, content_hash=h, content=_jsonable(content)))
-        else:
-            row.content_hash, row.content = h, _jsonable(content)
-
-    def synthesis(self, d: dict[str, Any]) -> None:
-        rec = f"synthesis {d['key']}"
-        h = content_hash(d)
-        row, skip = self._existing(M.Synthesis, "synthesis", d["key"], h, rec)
-        if skip:
-            return
-        src = self.source(d["source"], rec)
-        prov = d["provenance"] or _prov(src.kind)
-        cols = {k: d[k] for k in ("locator", "method", "mill_model", "mill_type", "frequency_hz",
-                                  "frequency_rpm", "jar_material", "jar_volume_ml", "ball_material",
-                                  "ball_size_mm", "ball_count", "ball_mass_g", "ball_to_powder_ratio",
-                                  "atmosphere", "batch_mass_mg", "date", "operator", "proposal_id", "note")}
-        if row is None:
-            row = M.Synthesis(key=d["key"], material_id=self.material(d["material"]), source_id=src.id,
-                              provenance=prov, content_hash=h, **cols)
-            self.s.add(row)
-            self.summary.note("synthesis", "added")
-        else:
-            self.s.execute(delete(M.SynthesisPrecursor).where(M.SynthesisPrecursor.synthesis_id == row.id))
-            self.s.execute(delete(M.ProcessStep).where(M.ProcessStep.synthesis_id == row.id))
-            row.material_id, row.source_id, row.provenance, row.content_hash = (
-                self.material(d["material"]), src.id, prov, h)
-            for k, v in cols.items():
-                setattr(row, k, v)
-        self.s.flush()
-        for a in d["precursors"]:
-            self.s.add(M.SynthesisPrecursor(synthesis_id=row.id, chemical_id=self.chemical(a["chemical"]),
-                                            role=a["role"], mass_mg=a["mass_mg"], amount_mmol=a["amount_mmol"],
-                                            mol_pct=a["mol_pct"], note=a["note"]))
-        for st in d["steps"]:
-            self.s.add(M.ProcessStep(synthesis_id=row.id, position=st["position"], kind=st["kind"],
-                                     duration_min=st["duration_min"], temperature_c=st["temperature_c"],
-                                     atmosphere=st["atmosphere"], frequency_hz=st["frequency_hz"],
-                                     frequency_rpm=st["frequency_rpm"], note=st["note"]))
-            for a in st["reagents"]:
-                self.s.add(M.SynthesisPrecursor(
-                    synthesis_id=row.id, chemical_id=self.chemical(a["chemical"]), step_position=st["position"],
-                    role=a["role"], mass_mg=a["mass_mg"], amount_mmol=a["amount_mmol"], mol_pct=a["mol_pct"],
-                    note=a["note"]))
-        self._remember("synthesis", d["key"], h, d)
-
-    def sample(self, d: dict[str, Any]) -> None:
-        rec = f"sample {d['key']}"
-        synth = None
-        if d["synthesis"]:
-            synth = self.s.scalar(select(M.Synthesis).where(M.Synthesis.key == d["synthesis"]))
-            if synth is None:
-                raise self.err(f"unknown synthesis '{d['synthesis']}'", rec, "synthesis")
-            if d["material"] is None:
-                mat_id = synth.material_id
-            else:
-                mat_id = self.material(d["material"])
-                if mat_id != synth.material_id:
-                    raise self.err("sample composition differs from its synthesis", rec, "params")
-            if not d["process"] and d["after_step"] is None:
-                pass
-        else:
-            mat_id = self.material(d["material"])
-        h = content_hash(d)
-        row, skip = self._existing(M.Sample, "sample", d["key"], h, rec)
-        if skip:
-            return
-        src = self.source(d["source"] or (None if synth is None else _src_key(self.s, synth.source_id)), rec)
-        prov = d["provenance"] or (synth.provenance if synth is not None else _prov(src.kind))
-        vals = dict(material_id=mat_id, synthesis_id=synth.id if synth else None, after_step=d["after_step"],
-                    label=d["label"], process=_jsonable(d["process"]), source_id=src.id,
-                    locator=d["locator"], provenance=prov, proposal_id=d["proposal_id"], note=d["note"],
-                    content_hash=h)
-        if row is None:
-            self.s.add(M.Sample(key=d["key"], **vals))
-            self.summary.note("sample", "added")
-        else:
-            for k, v in vals.items():
-                setattr(row, k, v)
-        if d["proposal_id"]:
-            prop = self.s.scalar(select(M.Proposal).where(M.Proposal.key == d["proposal_id"]))
-            if prop is None:
-                raise self.err(f"unknown proposal_id '{d['proposal_id']}'", rec, "proposal_id")
-            prop.status = "made"
-        self.s.flush()
-        self._remember("sample", d["key"], h, d)
-
-    def measurement(self, d: dict[str, Any]) -> None:
-        rec = f"measurement {d['key']}"
-        content = {k: v for k, v in d.items() if k not in ("arrays", "structures")}
-        content["arrays"] = [_array_fingerprint(a) for a in d["arrays"]]
-        content["structures"] = [s["sha256"] for s in d["structures"]]
-        h = content_hash(content)
-        sample = None
-        if d["sample"]:
-            sample = self.s.scalar(select(M.Sample).where(M.Sample.key == d["sample"]))
-            if sample is None:
-                raise self.err(f"unknown sample '{d['sample']}'", rec, "sample")
-            mat_id = sample.material_id
-        else:
-            mat_id = self.material(d["material"])
-        row, skip = self._existing(M.Measurement, "measurement", d["key"], h, rec)
-        if skip:
-            return
-        src_key = d["source"] or (None if sample is None else _src_key(self.s, sample.source_id))
-        src = self.source(src_key, rec)
-        prov = d["provenance"] or (sample.provenance if sample is not None else _prov(src.kind))
-        vals = dict(sample_id=sample.id if sample else None, material_id=mat_id, technique=d["technique"],
-                    instrument=d["instrument"], conditions=_jsonable(d["conditions"]), source_id=src.id,
-                    locator=d["locator"], provenance=prov, note=d["note"], content_hash=h)
-        if row is None:
-            row = M.Measurement(key=d["key"], **vals)
-            self.s.add(row)
-            self.summary.note("measurement", "added")
-        else:
-            for k, v in vals.items():
-                setattr(row, k, v)
-            for model in (M.Result, M.ArrayResult, M.Structure):
-                self.s.execute(delete(model).where(model.measurement_id == row.id))  # type: ignore[attr-defined]
-        self.s.flush()
-        self.s.add_all([M.Result(measurement_id=row.id, **r) for r in d["results"]])
-        self.summary.counts["result.added"] += len(d["results"])
-        for a in d["arrays"]:
-            self.s.add(array_row(row.id, a["position"], a["data"]))
-            self.summary.counts["array.added"] += 1
-        for st in d["structures"]:
-            self.s.add(M.Structure(material_id=mat_id, measurement_id=row.id, **st))
-        self._remember("measurement", d["key"], h, content)
-
-
-def array_row(measurement_id: int, position: int, data: Any) -> M.ArrayResult:
-    """The database row of one array (values, axis coordinates and reference in one blob)."""
-    arrays = {"values": np.asarray(data.values)}
-    axes = {}
-    for i, (name, (coords, unit)) in enumerate(data.axes.items()):
-        arrays[f"axis{i}"] = np.asarray(coords, dtype=float)
-        axes[name] = {"unit": unit, "n": int(len(coords)), "index": i}
-    if data.reference is not None:
-        arrays["reference"] = np.asarray(data.reference, dtype=float)
-    blob, sha = encode_arrays(arrays)
-    return M.ArrayResult(measurement_id=measurement_id, position=position, kind=data.kind,
-                         shape=list(arrays["values"].shape), axes=axes, value_unit=data.value_unit,
-                         meta=_jsonable(data.meta), sha256=sha, nbytes=len(blob), blob=blob)
-
-
-def _array_fingerprint(a: dict[str, Any]) -> dict[str, Any]:
-    data = a["data"]
-    h = hashlib.sha256(np.ascontiguousarray(data.values).tobytes())
-    for coords, _u in data.axes.values():
-        h.update(np.ascontiguousarray(coords, dtype=float).tobytes())
-    if data.reference is not None:
-        h.update(np.ascontiguousarray(data.reference, dtype=float).tobytes())
-    return {"kind": data.kind, "sha256": h.hexdigest(), "meta": _jsonable(data.meta)}
-
-
-def _src_key(s: Session, source_id: int) -> str:
-    return s.get(M.Source, source_id).key  # type: ignore[union-attr]
-
-
-def _prov(kind: str) -> str:
-    return {"simulation": "simulated", "publication": "literature", "database": "literature"}.get(kind, "measured")
+# --- canonical JSON -----------------------------------------------------------------------------
 
 
 def _jsonable(obj: Any) -> Any:
@@ -348,22 +97,844 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def load_prepared(s: Session, p: Prepared, *, update: bool = False, sha256: str | None = None) -> LoadSummary:
-    """Write a prepared document inside the caller's transaction."""
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+def _dumps(obj: Any) -> str:
+    """JSON text of a column value (numpy scalars/arrays and paths made plain)."""
+    if not obj and isinstance(obj, dict):
+        return "{}"
+    return json.dumps(obj, default=_json_default)
+
+
+def hashed_json(obj: Any) -> tuple[str, str]:
+    """(content hash, JSON text to store) of a record's content, dumping it once when possible.
+
+    The hash is :func:`ingest.validate.content_hash` (SHA-256 of ``json.dumps(obj,
+    sort_keys=True, default=str)``). When ``obj`` holds only JSON types, that text is also the
+    stored content; otherwise the stored content is the JSON of :func:`_jsonable` ``(obj)``.
+    """
+    plain = True
+
+    def _default(o: Any) -> str:
+        nonlocal plain
+        plain = False
+        return str(o)
+
+    text = json.dumps(obj, sort_keys=True, default=_default)
+    h = hashlib.sha256(text.encode()).hexdigest()
+    return h, (text if plain else json.dumps(_jsonable(obj), sort_keys=True))
+
+
+def _chunks(seq: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+# --- bulk writing through the session's driver connection ---------------------------------------
+
+
+class _TableSpec:
+    """Column order, value converters and Python-side defaults of one table for bulk inserts.
+
+    ``row(d)`` turns a dict of column values into the tuple the driver binds: missing columns
+    get their scalar defaults, JSON columns are serialized, and numpy scalars become plain Python
+    numbers. It is generated once per table as straight-line code (no per-column loop), since it
+    runs once for each of up to ~10^5 rows of a document.
+    """
+
+    def __init__(self, table: Table, with_id: bool) -> None:
+        self.table = table
+        self.columns = [c for c in table.columns if with_id or c.name != "id"]
+        self.names = [c.name for c in self.columns]
+        env: dict[str, Any] = {
+            "_json": _dumps_or_text,
+            "_plain": _PLAIN,
+            "_num": _plain_number,
+            "_bytes": bytes,
+        }
+        parts = []
+        for k, c in enumerate(self.columns):
+            get = f"d.get({c.name!r})"
+            if c.default is not None and getattr(c.default, "is_scalar", False):
+                env[f"_d{k}"] = c.default.arg
+                get = f"d.get({c.name!r}, _d{k})"
+            t = c.type
+            if isinstance(t, JSON):
+                parts.append(f"(None if (v := {get}) is None else _json(v))")
+            elif isinstance(t, (Boolean, Float, Integer)):
+                parts.append(f"(v if (v := {get}).__class__ in _plain else _num(v))")
+            elif isinstance(t, LargeBinary):
+                parts.append(f"(None if (v := {get}) is None else _bytes(v))")
+            else:
+                parts.append(get)
+        src = f"def row(d):\n    return ({', '.join(parts)},)\n"
+        exec(compile(src, f"<bulk row of {table.name}>", "exec"), env)  # noqa: S102 - our own code
+        self.row = env["row"]
+
+
+#: Value types the drivers bind as they are.
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _plain_number(v: Any) -> Any:
+    """numpy scalars (and other number-likes) -> int/float/bool for the driver."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+class _JSONText(str):
+    """JSON text that is already serialized (stored as is)."""
+
+
+def _dumps_or_text(v: Any) -> str:
+    return str(v) if isinstance(v, _JSONText) else _dumps(v)
+
+
+class BulkWriter:
+    """Bulk inserts and id allocation on the connection of ``session`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.conn = session.connection()
+        self.dialect = self.conn.dialect.name
+        self._specs: dict[tuple[str, bool], _TableSpec] = {}
+        self._next_sqlite_id: dict[str, int] = {}
+
+    def _driver(self) -> Any:
+        return self.conn.connection.driver_connection
+
+    def _wrap(self, exc: Exception, statement: str) -> Exception:
+        dbapi = self.conn.dialect.dbapi
+        return DBAPIError.instance(statement, None, exc, dbapi.Error)  # type: ignore[union-attr]
+
+    def spec(self, table: Table, with_id: bool) -> _TableSpec:
+        key = (table.name, with_id)
+        if key not in self._specs:
+            self._specs[key] = _TableSpec(table, with_id)
+        return self._specs[key]
+
+    def new_ids(self, table: Table, n: int) -> list[int]:
+        """``n`` fresh primary keys of ``table`` (reserved from its sequence on PostgreSQL)."""
+        if n <= 0:
+            return []
+        if self.dialect == "postgresql":
+            sql = (
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                f"FROM generate_series(1, {int(n)})"
+            )
+            return [r[0] for r in self.conn.exec_driver_sql(sql)]
+        start = self._next_sqlite_id.get(table.name)
+        if start is None:
+            # SQLite writes hold the database's single write lock (BEGIN IMMEDIATE), so no other
+            # writer can take these ids before this transaction ends.
+            start = self.conn.exec_driver_sql(
+                f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table.name}"'
+            ).scalar_one()
+        self._next_sqlite_id[table.name] = start + n
+        return list(range(start, start + n))
+
+    def insert(self, table: Table, rows: Iterable[dict[str, Any]], *, with_id: bool = False) -> int:
+        """Insert ``rows`` (dicts by column name; missing columns get their defaults)."""
+        spec = self.spec(table, with_id)
+        data = [spec.row(r) for r in rows]
+        if not data:
+            return 0
+        self.s.flush()  # ORM objects added earlier go first (foreign keys)
+        cols = ", ".join(f'"{c}"' for c in spec.names)
+        if self.dialect == "postgresql":
+            sql = f'COPY "{table.name}" ({cols}) FROM STDIN'
+            try:
+                with self._driver().cursor() as cur, cur.copy(sql) as cp:
+                    for r in data:
+                        cp.write_row(r)
+            except Exception as exc:
+                raise self._wrap(exc, sql) from exc
+        else:
+            sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" * len(spec.names))})'
+            try:
+                self._driver().executemany(sql, data)
+            except Exception as exc:
+                raise self._wrap(exc, sql) from exc
+        return len(data)
+
+
+# --- arrays -------------------------------------------------------------------------------------
+
+
+def array_columns(measurement_id: int, position: int, data: Any) -> dict[str, Any]:
+    """Column values of the ``array_result`` row of one array (values, axes, reference: one blob)."""
+    arrays = {"values": np.asarray(data.values)}
+    axes = {}
+    for i, (name, (coords, unit)) in enumerate(data.axes.items()):
+        arrays[f"axis{i}"] = np.asarray(coords, dtype=float)
+        axes[name] = {"unit": unit, "n": int(len(coords)), "index": i}
+    if data.reference is not None:
+        arrays["reference"] = np.asarray(data.reference, dtype=float)
+    blob, sha = encode_arrays(arrays)
+    return {
+        "measurement_id": measurement_id,
+        "position": position,
+        "kind": data.kind,
+        "shape": list(arrays["values"].shape),
+        "axes": axes,
+        "value_unit": data.value_unit,
+        "meta": _jsonable(data.meta),
+        "sha256": sha,
+        "nbytes": len(blob),
+        "blob": blob,
+    }
+
+
+def array_row(measurement_id: int, position: int, data: Any) -> M.ArrayResult:
+    """The database row of one array (values, axis coordinates and reference in one blob)."""
+    return M.ArrayResult(**array_columns(measurement_id, position, data))
+
+
+def _array_fingerprint(a: dict[str, Any]) -> dict[str, Any]:
+    data = a["data"]
+    h = hashlib.sha256(np.ascontiguousarray(data.values).tobytes())
+    for coords, _u in data.axes.values():
+        h.update(np.ascontiguousarray(coords, dtype=float).tobytes())
+    if data.reference is not None:
+        h.update(np.ascontiguousarray(data.reference, dtype=float).tobytes())
+    return {"kind": data.kind, "sha256": h.hexdigest(), "meta": _jsonable(data.meta)}
+
+
+def _prov(kind: str) -> str:
+    return {"simulation": "simulated", "publication": "literature", "database": "literature"}.get(
+        kind, "measured"
+    )
+
+
+# --- the loader ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Src:
+    id: int
+    key: str
+    kind: str
+
+
+@dataclass
+class _Keyed:
+    """A keyed record of the document with its content hash and what to do with it."""
+
+    d: dict[str, Any]
+    content: dict[str, Any]
+    hash: str
+    text: str
+    rec: str
+    row: Any = None  # existing (id, key, content_hash) or None
+    id: int | None = None
+
+
+class _Loader:
+    def __init__(self, s: Session, p: Prepared, update: bool, summary: LoadSummary) -> None:
+        self.s, self.p, self.update, self.summary = s, p, update, summary
+        self.w = BulkWriter(s)
+        self.family_ids: dict[str, int] = {}
+        self.sources: dict[str, _Src] = {}
+        self.source_keys: dict[int, str] = {}
+        self.chem_ids: dict[str, int] = {}
+        self.material_ids: dict[tuple[str, str], int] = {}
+        self.versions: list[dict[str, Any]] = []
+        self.contents: list[tuple[str, _Keyed]] = []
+
+    def err(self, msg: str, record: str | None = None, fld: str | None = None) -> IngestError:
+        return IngestError(msg, file=self.p.file, record=record, field=fld)
+
+    # -- reference data -----------------------------------------------------------------------
+
+    def prefetch_sources(self) -> None:
+        keys = set(self.p.sources)
+        for d in [*self.p.syntheses, *self.p.samples, *self.p.measurements]:
+            if d.get("source"):
+                keys.add(d["source"])
+        for chunk in _chunks(sorted(keys)):
+            for sid, key, kind in self.s.execute(
+                select(M.Source.id, M.Source.key, M.Source.kind).where(M.Source.key.in_(chunk))
+            ):
+                self.sources[key] = _Src(sid, key, kind)
+                self.source_keys[sid] = key
+
+    def source(self, key: str | None, rec: str) -> _Src:
+        if key is None:
+            raise self.err("no source given", rec, "source")
+        if key in self.sources:
+            return self.sources[key]
+        d = self.p.sources.get(key)
+        found = None
+        if d is not None and d.get("doi"):
+            found = self.s.execute(
+                select(M.Source.id, M.Source.key, M.Source.kind).where(M.Source.doi == d["doi"])
+            ).first()
+        if found is not None:
+            src = _Src(*found)
+        else:
+            if d is None:
+                raise self.err(
+                    f"unknown source '{key}' (declare it under 'source' or 'sources')",
+                    rec,
+                    "source",
+                )
+            row = M.Source(
+                **{
+                    k: d.get(k)
+                    for k in (
+                        "key",
+                        "kind",
+                        "doi",
+                        "title",
+                        "year",
+                        "journal",
+                        "authors",
+                        "url",
+                        "note",
+                    )
+                }
+            )
+            self.s.add(row)
+            self.s.flush()
+            self.summary.note("source", "added")
+            src = _Src(row.id, row.key, row.kind)
+        self.sources[key] = src
+        self.source_keys[src.id] = src.key
+        return src
+
+    def source_key_of(self, source_id: int) -> str:
+        if source_id not in self.source_keys:
+            self.source_keys[source_id] = self.s.scalar(
+                select(M.Source.key).where(M.Source.id == source_id)
+            )
+        return self.source_keys[source_id]
+
+    def family(self, slug: str) -> int:
+        if slug in self.family_ids:
+            return self.family_ids[slug]
+        from matdb.families import builtin_families
+
+        row = self.s.scalar(select(M.Family).where(M.Family.slug == slug))
+        fam = self.p.families.get(slug) or builtin_families().get(slug)
+        if row is None:
+            if fam is None:
+                raise self.err(f"unknown family '{slug}'", None, "family")
+            row = M.Family(
+                slug=slug,
+                name=fam.name,
+                structure=fam.structure,
+                builtin=slug in builtin_families(),
+                definition=fam.to_dict(),
+            )
+            self.s.add(row)
+            self.s.flush()
+            self.summary.note("family", "added")
+        elif slug in self.p.families and row.definition != fam.to_dict():  # type: ignore[union-attr]
+            if not self.update:
+                raise self.err(
+                    f"family '{slug}' exists with a different definition; use --update",
+                    f"family {slug}",
+                    "definition",
+                )
+            row.definition = fam.to_dict()  # type: ignore[union-attr]
+            self.s.flush()
+            self.summary.note("family", "updated")
+        self.family_ids[slug] = row.id
+        return row.id
+
+    def materials(self) -> None:
+        """Find or create every composition the document mentions (a few queries in all)."""
+        comps: dict[tuple[str, str], dict[str, Any]] = {}
+        for d in [*self.p.syntheses, *self.p.samples, *self.p.measurements]:
+            c = d.get("material")
+            if c is not None:
+                comps.setdefault((c["family"], c["params_key"]), c)
+        if not comps:
+            return
+        by_family: dict[int, list[str]] = {}
+        for slug, pk in comps:
+            by_family.setdefault(self.family(slug), []).append(pk)
+        slug_of = {v: k for k, v in self.family_ids.items()}
+        for fid, pks in by_family.items():
+            for chunk in _chunks(sorted(set(pks))):
+                q = select(M.Material.id, M.Material.params_key).where(
+                    M.Material.family_id == fid, M.Material.params_key.in_(chunk)
+                )
+                for mid, pk in self.s.execute(q):
+                    self.material_ids[(slug_of[fid], pk)] = mid
+        missing = [k for k in comps if k not in self.material_ids]
+        ids = self.w.new_ids(M.Material.__table__, len(missing))
+        rows = []
+        for k, mid in zip(missing, ids, strict=True):
+            c = comps[k]
+            rows.append(
+                {
+                    "id": mid,
+                    "family_id": self.family_ids[k[0]],
+                    "params": c["params"],
+                    "params_key": c["params_key"],
+                    "formula": c["formula"],
+                    "composition": c["composition"],
+                }
+            )
+            self.material_ids[k] = mid
+        self.w.insert(M.Material.__table__, rows, with_id=True)
+        self.summary.note("material", "added", len(rows))
+
+    def material(self, comp: dict[str, Any]) -> int:
+        return self.material_ids[(comp["family"], comp["params_key"])]
+
+    def chemical(self, name: str) -> int:
+        if name in self.chem_ids:
+            return self.chem_ids[name]
+        d = self.p.chemicals.get(name, {"name": name})
+        q = select(M.Chemical.id).where(M.Chemical.name == name)
+        for col in ("supplier", "purity"):
+            v = d.get(col)
+            q = q.where(
+                getattr(M.Chemical, col).is_(None) if v is None else getattr(M.Chemical, col) == v
+            )
+        cid = self.s.scalar(q)
+        if cid is None:
+            row = M.Chemical(
+                name=name,
+                formula=d.get("formula"),
+                supplier=d.get("supplier"),
+                purity=d.get("purity"),
+                cas=d.get("cas"),
+                molar_mass=d.get("molar_mass"),
+                note=d.get("note"),
+            )
+            self.s.add(row)
+            self.s.flush()
+            self.summary.note("chemical", "added")
+            cid = row.id
+        self.chem_ids[name] = cid
+        return cid
+
+    def quantities(self) -> None:
+        if not self.p.quantities:
+            return
+        names = [q["name"] for q in self.p.quantities]
+        rows = {
+            r.name: r
+            for r in self.s.scalars(
+                select(M.QuantityDefinition).where(M.QuantityDefinition.name.in_(names))
+            )
+        }
+        for q in self.p.quantities:
+            row = rows.get(q["name"])
+            vals = {
+                k: q.get(k)
+                for k in ("name", "unit", "label", "min", "max", "categorical", "description")
+            }
+            if row is None:
+                self.s.add(M.QuantityDefinition(**vals))
+                self.summary.note("quantity", "added")
+            elif any(getattr(row, k) != v for k, v in vals.items()):
+                if not self.update:
+                    raise self.err(
+                        f"quantity '{q['name']}' exists with a different definition; use --update",
+                        f"quantity {q['name']}",
+                        "definition",
+                    )
+                for k, v in vals.items():
+                    setattr(row, k, v)
+                self.summary.note("quantity", "updated")
+        self.s.flush()
+
+    # -- keyed records ------------------------------------------------------------------------
+
+    def _lookup(self, model: Any, keys: Iterable[str], *cols: Any) -> dict[str, Any]:
+        """Rows of ``model`` by natural key: key -> (id, key, content_hash, *cols)."""
+        out: dict[str, Any] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            q = select(model.id, model.key, model.content_hash, *cols).where(model.key.in_(chunk))
+            for r in self.s.execute(q):
+                out[r[1]] = r
+        return out
+
+    def _classify(self, entity: str, model: Any, items: list[_Keyed], *cols: Any) -> list[_Keyed]:
+        """Attach existing rows; return the records to write (new or changed); raise on a change
+        without ``update``. Must be called in document order (errors name the first record)."""
+        existing = self._lookup(model, (it.d["key"] for it in items), *cols)
+        out = []
+        for it in items:
+            it.row = existing.get(it.d["key"])
+            if it.row is None:
+                out.append(it)
+            elif it.row[2] == it.hash:
+                self.summary.note(entity, "unchanged")
+            elif not self.update:
+                raise self.err(
+                    f"{entity} '{it.d['key']}' already exists with different content; "
+                    f"re-run with --update to replace it (the old version is kept)",
+                    it.rec,
+                    "id",
+                )
+            else:
+                out.append(it)
+        return out
+
+    def _keyed(self, d: dict[str, Any], content: dict[str, Any], rec: str) -> _Keyed:
+        h, text = hashed_json(content)
+        return _Keyed(d=d, content=content, hash=h, text=text, rec=rec)
+
+    def _assign_ids(self, model: Any, todo: list[_Keyed]) -> None:
+        new = [it for it in todo if it.row is None]
+        for it, i in zip(new, self.w.new_ids(model.__table__, len(new)), strict=True):
+            it.id = i
+        for it in todo:
+            if it.row is not None:
+                it.id = it.row[0]
+
+    def _write_keyed(
+        self, entity: str, model: Any, todo: list[_Keyed], vals: list[dict[str, Any]]
+    ) -> None:
+        """Insert the new rows, update the changed ones (keeping their old version)."""
+        new_rows = []
+        for it, v in zip(todo, vals, strict=True):
+            if it.row is None:
+                new_rows.append({"id": it.id, "key": it.d["key"], "content_hash": it.hash, **v})
+            else:
+                self.versions.append(
+                    {"entity": entity, "key": it.d["key"], "content_hash": it.row[2]}
+                )
+                self.s.execute(
+                    update(model).where(model.id == it.id).values(content_hash=it.hash, **v)
+                )
+            self.contents.append((entity, it))
+        self.w.insert(model.__table__, new_rows, with_id=True)
+        self.summary.note(entity, "added", len(new_rows))
+        self.summary.note(entity, "updated", len(todo) - len(new_rows))
+
+    def syntheses(self) -> None:
+        items = [self._keyed(d, d, f"synthesis {d['key']}") for d in self.p.syntheses]
+        todo = self._classify("synthesis", M.Synthesis, items)
+        srcs = [self.source(it.d["source"], it.rec) for it in todo]
+        self._assign_ids(M.Synthesis, todo)
+        changed = [it.id for it in todo if it.row is not None]
+        for chunk in _chunks(changed):
+            self.s.execute(
+                delete(M.SynthesisPrecursor).where(M.SynthesisPrecursor.synthesis_id.in_(chunk))
+            )
+            self.s.execute(delete(M.ProcessStep).where(M.ProcessStep.synthesis_id.in_(chunk)))
+        vals, precursors, steps = [], [], []
+        for it, src in zip(todo, srcs, strict=True):
+            d = it.d
+            vals.append(
+                {
+                    "material_id": self.material(d["material"]),
+                    "source_id": src.id,
+                    "provenance": d["provenance"] or _prov(src.kind),
+                    **{k: d[k] for k in SYNTHESIS_COLUMNS},
+                }
+            )
+            for a in d["precursors"]:
+                precursors.append(
+                    {
+                        "synthesis_id": it.id,
+                        "chemical_id": self.chemical(a["chemical"]),
+                        "role": a["role"],
+                        "mass_mg": a["mass_mg"],
+                        "amount_mmol": a["amount_mmol"],
+                        "mol_pct": a["mol_pct"],
+                        "note": a["note"],
+                    }
+                )
+            for st in d["steps"]:
+                steps.append(
+                    {
+                        "synthesis_id": it.id,
+                        **{
+                            k: st[k]
+                            for k in (
+                                "position",
+                                "kind",
+                                "duration_min",
+                                "temperature_c",
+                                "atmosphere",
+                                "frequency_hz",
+                                "frequency_rpm",
+                                "note",
+                            )
+                        },
+                    }
+                )
+                for a in st["reagents"]:
+                    precursors.append(
+                        {
+                            "synthesis_id": it.id,
+                            "chemical_id": self.chemical(a["chemical"]),
+                            "step_position": st["position"],
+                            "role": a["role"],
+                            "mass_mg": a["mass_mg"],
+                            "amount_mmol": a["amount_mmol"],
+                            "mol_pct": a["mol_pct"],
+                            "note": a["note"],
+                        }
+                    )
+        self._write_keyed("synthesis", M.Synthesis, todo, vals)
+        self.w.insert(M.SynthesisPrecursor.__table__, precursors)
+        self.w.insert(M.ProcessStep.__table__, steps)
+
+    def samples(self) -> None:
+        synths = self._lookup(
+            M.Synthesis,
+            (d["synthesis"] for d in self.p.samples if d["synthesis"]),
+            M.Synthesis.material_id,
+            M.Synthesis.source_id,
+            M.Synthesis.provenance,
+        )
+        items: list[_Keyed] = []
+        resolved: dict[int, tuple[int, Any]] = {}
+        for d in self.p.samples:
+            rec = f"sample {d['key']}"
+            synth = None
+            if d["synthesis"]:
+                synth = synths.get(d["synthesis"])
+                if synth is None:
+                    raise self.err(f"unknown synthesis '{d['synthesis']}'", rec, "synthesis")
+                if d["material"] is None:
+                    mat_id = synth.material_id
+                else:
+                    mat_id = self.material(d["material"])
+                    if mat_id != synth.material_id:
+                        raise self.err(
+                            "sample composition differs from its synthesis", rec, "params"
+                        )
+            else:
+                mat_id = self.material(d["material"])
+            it = self._keyed(d, d, rec)
+            items.append(it)
+            resolved[id(it)] = (mat_id, synth)
+        todo = self._classify("sample", M.Sample, items)
+        vals = []
+        for it in todo:
+            d = it.d
+            mat_id, synth = resolved[id(it)]
+            src = self.source(
+                d["source"] or (None if synth is None else self.source_key_of(synth.source_id)),
+                it.rec,
+            )
+            prov = d["provenance"] or (synth.provenance if synth is not None else _prov(src.kind))
+            vals.append(
+                dict(
+                    material_id=mat_id,
+                    synthesis_id=synth.id if synth else None,
+                    after_step=d["after_step"],
+                    label=d["label"],
+                    process=d["process"],
+                    source_id=src.id,
+                    locator=d["locator"],
+                    provenance=prov,
+                    proposal_id=d["proposal_id"],
+                    note=d["note"],
+                )
+            )
+            if d["proposal_id"]:
+                pid = self.s.scalar(select(M.Proposal.id).where(M.Proposal.key == d["proposal_id"]))
+                if pid is None:
+                    raise self.err(
+                        f"unknown proposal_id '{d['proposal_id']}'", it.rec, "proposal_id"
+                    )
+                self.s.execute(update(M.Proposal).where(M.Proposal.id == pid).values(status="made"))
+        self._assign_ids(M.Sample, todo)
+        self._write_keyed("sample", M.Sample, todo, vals)
+
+    def measurements(self) -> None:
+        samples = self._lookup(
+            M.Sample,
+            (d["sample"] for d in self.p.measurements if d["sample"]),
+            M.Sample.material_id,
+            M.Sample.source_id,
+            M.Sample.provenance,
+        )
+        items: list[_Keyed] = []
+        resolved: dict[int, tuple[int, Any]] = {}
+        for d in self.p.measurements:
+            rec = f"measurement {d['key']}"
+            content = {
+                **d,
+                "arrays": [_array_fingerprint(a) for a in d["arrays"]],
+                "structures": [s["sha256"] for s in d["structures"]],
+            }
+            sample = None
+            if d["sample"]:
+                sample = samples.get(d["sample"])
+                if sample is None:
+                    raise self.err(f"unknown sample '{d['sample']}'", rec, "sample")
+                mat_id = sample.material_id
+            else:
+                mat_id = self.material(d["material"])
+            it = self._keyed(d, content, rec)
+            items.append(it)
+            resolved[id(it)] = (mat_id, sample)
+        todo = self._classify("measurement", M.Measurement, items)
+        vals = []
+        for it in todo:
+            d = it.d
+            mat_id, sample = resolved[id(it)]
+            src_key = d["source"] or (
+                None if sample is None else self.source_key_of(sample.source_id)
+            )
+            src = self.source(src_key, it.rec)
+            prov = d["provenance"] or (sample.provenance if sample is not None else _prov(src.kind))
+            vals.append(
+                dict(
+                    sample_id=sample.id if sample else None,
+                    material_id=mat_id,
+                    technique=d["technique"],
+                    instrument=d["instrument"],
+                    conditions=d["conditions"],
+                    source_id=src.id,
+                    locator=d["locator"],
+                    provenance=prov,
+                    note=d["note"],
+                )
+            )
+        self._assign_ids(M.Measurement, todo)
+        changed = [it.id for it in todo if it.row is not None]
+        for chunk in _chunks(changed):
+            for model in (M.Result, M.ArrayResult, M.Structure):
+                self.s.execute(delete(model).where(model.measurement_id.in_(chunk)))
+        self._write_keyed("measurement", M.Measurement, todo, vals)
+        results = [{"measurement_id": it.id, **r} for it in todo for r in it.d["results"]]
+        n = self.w.insert(M.Result.__table__, results)
+        if todo:
+            self.summary.counts["result.added"] += n
+        arrays = [
+            array_columns(it.id, a["position"], a["data"]) for it in todo for a in it.d["arrays"]
+        ]
+        if arrays:
+            self.summary.counts["array.added"] += self.w.insert(M.ArrayResult.__table__, arrays)
+        structures = [
+            {"material_id": resolved[id(it)][0], "measurement_id": it.id, **st}
+            for it in todo
+            for st in it.d["structures"]
+        ]
+        self.w.insert(M.Structure.__table__, structures)
+
+    def history(self) -> None:
+        """Keep old versions of updated records; store the current content of written ones."""
+        by_entity: dict[str, list[_Keyed]] = {}
+        for entity, it in self.contents:
+            by_entity.setdefault(entity, []).append(it)
+        new_rows = []
+        for entity, its in by_entity.items():
+            existing: dict[str, tuple[int, Any]] = {}
+            keys = sorted({it.d["key"] for it in its})
+            need_old = {v["key"] for v in self.versions if v["entity"] == entity}
+            for chunk in _chunks(keys):
+                cols = [M.RecordContent.id, M.RecordContent.key]
+                q = select(*cols).where(
+                    M.RecordContent.entity == entity, M.RecordContent.key.in_(chunk)
+                )
+                for rid, key in self.s.execute(q):
+                    existing[key] = (rid, None)
+            for chunk in _chunks(sorted(need_old)):
+                q = select(M.RecordContent.key, M.RecordContent.content).where(
+                    M.RecordContent.entity == entity, M.RecordContent.key.in_(chunk)
+                )
+                for key, content in self.s.execute(q):
+                    existing[key] = (existing[key][0], content)
+            for v in self.versions:
+                if v["entity"] == entity:
+                    old = existing.get(v["key"])
+                    self.s.add(
+                        M.RecordVersion(
+                            entity=entity,
+                            key=v["key"],
+                            content_hash=v["content_hash"],
+                            content=old[1] if old and old[1] is not None else {},
+                        )
+                    )
+            for it in its:
+                old = existing.get(it.d["key"])
+                if old is None:
+                    new_rows.append(
+                        {
+                            "entity": entity,
+                            "key": it.d["key"],
+                            "content_hash": it.hash,
+                            "content": _JSONText(it.text),
+                        }
+                    )
+                else:
+                    self.s.execute(
+                        update(M.RecordContent)
+                        .where(M.RecordContent.id == old[0])
+                        .values(content_hash=it.hash, content=json.loads(it.text))
+                    )
+        self.s.flush()
+        self.w.insert(M.RecordContent.__table__, new_rows)
+
+
+def load_prepared(
+    s: Session, p: Prepared, *, update: bool = False, sha256: str | None = None
+) -> LoadSummary:
+    """Write a prepared document inside the caller's transaction.
+
+    Raises:
+        IngestError: a reference that does not resolve (unknown sample/synthesis/source/proposal),
+            or different content under an existing key without ``update``.
+        sqlalchemy.exc.DBAPIError: the database refused a write (e.g. IntegrityError when a
+            concurrent writer inserted the same key first; the caller may retry).
+    """
+    with _gc_paused():
+        return _load(s, p, update, sha256)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a large document allocates ~10^6 short-lived
+    containers, and full collections that rescan the live document cost a third of the load."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _load(s: Session, p: Prepared, update: bool, sha256: str | None) -> LoadSummary:
     summary = LoadSummary(file=p.file)
     ld = _Loader(s, p, update, summary)
     ld.quantities()
     for slug in p.families:
         ld.family(slug)
+    ld.prefetch_sources()
     for key in p.sources:
         ld.source(key, f"source {key}")
-    for d in p.syntheses:
-        ld.synthesis(d)
-    for d in p.samples:
-        ld.sample(d)
-    for d in p.measurements:
-        ld.measurement(d)
+    ld.materials()
+    ld.syntheses()
+    ld.samples()
+    ld.measurements()
+    ld.history()
+    s.add(
+        M.IngestedFile(
+            path=p.file, sha256=sha256 or "", status=summary.status, summary=dict(summary.counts)
+        )
+    )
     s.flush()
-    s.add(M.IngestedFile(path=p.file, sha256=sha256 or "", status=summary.status,
-                         summary=dict(summary.counts)))
     return summary
+
+
+__all__ = [
+    "LoadSummary",
+    "array_row",
+    "array_columns",
+    "load_prepared",
+    "hashed_json",
+    "BulkWriter",
+]

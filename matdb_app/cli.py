@@ -15,8 +15,26 @@ from matdb_app import services
 
 app = typer.Typer(help="matdb: materials database and screening for mechanochemical perovskites.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """Rich console; when output is not a terminal (pipes, CI, logs) tables are not cut at 80 columns."""
+    import os
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "200"))
+    return Console(stderr=stderr, width=width)
+
+
+console = _console()
+err = _console(stderr=True)
+
+
+def _refresh_width() -> None:
+    """Pick up COLUMNS at call time (the consoles are built at import)."""
+    import os
+
+    for c, stream in ((console, sys.stdout), (err, sys.stderr)):
+        if not (hasattr(stream, "isatty") and stream.isatty()):
+            c.width = int(os.environ.get("COLUMNS", "200"))
 
 DbOpt = Annotated[Optional[str], typer.Option("--db", envvar="MATDB_URL",
                                                help="Database URL or SQLite path (default: user data dir).")]
@@ -35,6 +53,7 @@ def _db(url: str | None):  # type: ignore[no-untyped-def]
 
 
 def _print_df(df, max_rows: int = 50) -> None:  # type: ignore[no-untyped-def]
+    _refresh_width()
     t = Table(show_lines=False)
     for c in df.columns:
         t.add_column(str(c), overflow="fold")
@@ -46,6 +65,7 @@ def _print_df(df, max_rows: int = 50) -> None:  # type: ignore[no-untyped-def]
 
 
 def _report(report) -> None:  # type: ignore[no-untyped-def]
+    _refresh_width()
     t = Table(title="ingest summary")
     for c in ("file", "status", "details"):
         t.add_column(c, overflow="fold")
