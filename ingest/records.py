@@ -213,7 +213,7 @@ class SampleRecord(_Rec):
     family: str | None = None
     params: dict[str, float] | None = None
     label: str | None = None
-    process: dict[str, QuantityInput | str] = Field(
+    process: dict[str, Annotated[bool | str | float | int | ValueUnit, Field(union_mode="left_to_right")]] = Field(
         default_factory=dict,
         description="process parameters not derivable from steps, e.g. {aging_time: '63 h'}",
     )

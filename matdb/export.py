@@ -19,7 +19,8 @@ import pandas as pd
 LEADING = ["sample_id", "family", "formula", "params", "quantity", "value", "unit", "uncertainty",
            "technique", "provenance", "source_doi", "source_locator"]
 TRAILING = ["text", "label", "approximate", "range_low", "range_high", "reported_value",
-            "reported_unit", "measurement_id", "derived", "method", "method_version", "source_key"]
+            "reported_unit", "measurement_id", "derived", "method", "method_version", "source_key",
+            "quantity_definition"]
 
 
 class ExportError(ValueError):
@@ -35,6 +36,12 @@ def tidy_results(db: Any, **filters: Any) -> pd.DataFrame:
         return pd.DataFrame(columns=LEADING + TRAILING)
     out = df[[c for c in LEADING + TRAILING if c in df.columns]].copy()
     out["params"] = out["params"].map(lambda d: json.dumps(d, sort_keys=True))
+    # quantities a user declared travel with their rows, so the export ingests into an empty database
+    declared = {name: {"name": q.name, "unit": q.unit, "label": q.label, "min": q.min, "max": q.max,
+                       "categorical": q.categorical, "description": q.description}
+                for name, q in db.quantities().items()}
+    out["quantity_definition"] = out["quantity"].map(
+        lambda q: json.dumps(declared[q], sort_keys=True) if q in declared else None)
     out["sample_id"] = out["sample_id"].fillna("")
     return out[LEADING + TRAILING]
 

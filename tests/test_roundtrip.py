@@ -122,7 +122,7 @@ def _assert_same(a: list[tuple], b: list[tuple]) -> None:
     assert len(a) == len(b)
 
 
-GAPS = {"user_quantities", "measurement_id", "boolean_process"}
+GAPS: set[str] = set()  # every known gap is closed; _round_trip can still step around one
 
 
 def test_export_ingests_back_to_the_same_results(
@@ -135,47 +135,7 @@ def test_export_ingests_back_to_the_same_results(
     assert any(r[COMPARED.index("label")] for r in a)
     assert any(r[COMPARED.index("approximate")] is True for r in a)
     assert any(r[0] is None for r in a)
+    # user-declared quantities, per-result locators and boolean process parameters come back too
+    assert any(r[COMPARED.index("quantity")] == "vibrational_band" for r in a)
+    assert any('"quenched": true' in str(r[COMPARED.index("params")]) for r in a)
     _assert_same(a, b)
-
-
-@pytest.mark.parametrize(
-    "gap",
-    [
-        pytest.param(
-            "user_quantities",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "the export carries no quantity definitions and its reader accepts only built-in "
-                    "quantities: results of a quantity a record file declares ('vibrational_band') are rejected"
-                ),
-            ),
-        ),
-        pytest.param(
-            "measurement_id",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "the export reader splits one measurement whose results have different locators into "
-                    "several measurements with the same measurement_id: 'duplicate measurement id'"
-                ),
-            ),
-        ),
-        pytest.param(
-            "boolean_process",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "a boolean process parameter ('quenched': true) in the exported params comes back "
-                    "as the text '1.0'"
-                ),
-            ),
-        ),
-    ],
-)
-def test_known_export_round_trip_gaps(
-    db: matdb.Database, other_db: matdb.Database, literature_dir: Path, tmp_path: Path, gap: str
-) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("reader/export gaps do not depend on the backend; shown on SQLite")
-    _assert_same(*_round_trip(db, other_db, literature_dir, tmp_path, avoid=GAPS - {gap}))

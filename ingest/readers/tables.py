@@ -75,12 +75,13 @@ from ingest.records import (
     TECHNIQUES,
     Document,
     MeasurementRecord,
+    QuantityRecord,
     ResultRecord,
     SampleRecord,
     SourceRecord,
 )
 from matdb.families import builtin_families, canonical_params_key
-from matdb.units import QUANTITIES, UnitError, convert, display_unit, parse_unit
+from matdb.units import QUANTITIES, QuantityDef, UnitError, convert, display_unit, parse_unit
 
 
 def process_columns() -> dict[str, Any]:
@@ -130,6 +131,7 @@ EXPORT_EXTRA = {
     "method",
     "method_version",
     "source_key",
+    "quantity_definition",
     "process",
     "conditions",
     "instrument",
@@ -570,11 +572,12 @@ def _quantity_value(
     loc: dict[str, Any],
     header: str,
     unit_field: str | None = None,
+    declared: dict[str, Any] | None = None,
 ) -> None:
     from matdb.units import to_canonical
 
     try:
-        to_canonical(quantity, value, unit)
+        to_canonical(quantity, value, unit, declared)
     except UnitError as exc:
         field = unit_field if unit_field and exc.field == "unit" else header
         raise fail(str(exc), path, field=field, **loc) from None
@@ -993,6 +996,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
     samples: dict[str, SampleRecord] = {}
     sample_line: dict[str, int] = {}
     meas: dict[tuple[Any, ...], MeasurementRecord] = {}
+    declared: dict[str, Any] = {}
+    declared_records: dict[str, QuantityRecord] = {}
     for line, cells_raw in raw.rows:
         cells = [_cell(c) for c in cells_raw]
         if not any(c is not None for c in cells):
@@ -1003,7 +1008,18 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
             c = by.get(name)
             return _cells[c.index] if c is not None and c.index < len(_cells) else None
 
-        rec = _export_result(get, path, loc)
+        qdef = get("quantity_definition")
+        if qdef is not None and str(get("quantity") or "").strip() not in QUANTITIES:
+            d = _json_obj(qdef, path, loc, "quantity_definition")
+            try:
+                qrec = QuantityRecord(**{k: v for k, v in d.items() if k in QuantityRecord.model_fields})
+            except ValidationError as exc:
+                raise fail(f"invalid quantity definition: {exc.errors()[0]['msg']}", path,
+                           field="quantity_definition", **loc) from None
+            declared_records[qrec.name] = qrec
+            declared[qrec.name] = QuantityDef(qrec.name, qrec.unit, qrec.label or qrec.name, qrec.min,
+                                              qrec.max, qrec.categorical, qrec.description)
+        rec = _export_result(get, path, loc, declared)
         quantity = rec.quantity
         tech = get("technique")
         tech = (
@@ -1096,7 +1112,14 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
             else {}
         )
         mid = _opt(get("measurement_id"))
-        key = (
+        if mid is not None and ("m", mid) in meas:
+            # one measurement's results may carry their own locators: keep them on the results
+            m = meas[("m", mid)]
+            if locator != m.locator:
+                rec.locator = locator
+            m.results.append(rec)
+            continue
+        key = ("m", mid) if mid is not None else (
             *tkey,
             tech,
             src,
@@ -1132,19 +1155,21 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
         raise fail("the table has a header but no data rows", path, **where)
     return Document(
         sources=list(sources.by_key.values()),
+        quantities=list(declared_records.values()),
         samples=list(samples.values()),
         measurements=list(meas.values()),
     )
 
 
-def _export_result(get: Any, path: Path, loc: dict[str, Any]) -> ResultRecord:
+def _export_result(get: Any, path: Path, loc: dict[str, Any],
+                   declared: dict[str, Any] | None = None) -> ResultRecord:
     """One export row's result. The reported value/unit (as in the source) are used when
     present, so that re-ingesting converts them exactly as the first ingest did."""
     quantity = get("quantity")
     if quantity is None:
         raise fail("quantity is empty", path, field="quantity", **loc)
     quantity = str(quantity).strip()
-    q = QUANTITIES.get(quantity)
+    q = QUANTITIES.get(quantity) or (declared or {}).get(quantity)
     if q is None:
         raise fail(f"unknown quantity '{quantity}'", path, field="quantity", **loc)
     approx = _truthy(get("approximate")) if get("approximate") is not None else False
@@ -1186,7 +1211,7 @@ def _export_result(get: Any, path: Path, loc: dict[str, Any]) -> ResultRecord:
     except UnitError:
         raise fail(f"unknown unit '{unit}'", path, field=ufield, **loc) from None
     if v is not None:
-        _quantity_value(quantity, v, unit, path, loc, vfield, unit_field=ufield)
+        _quantity_value(quantity, v, unit, path, loc, vfield, unit_field=ufield, declared=declared)
     unc = None
     if get("uncertainty") is not None:
         unc, _ = _number(get("uncertainty"), path, loc, "uncertainty")
