@@ -261,11 +261,12 @@ def train(target: Annotated[str, typer.Option(help="plqy, stability or a quantit
           family: Annotated[Optional[str], typer.Option(help="Family slug (default: all with data).")] = None,
           kind: Annotated[str, typer.Option(help="auto, gp or forest.")] = "auto",
           include_simulated: Annotated[bool, typer.Option("--include-simulated", help="Also learn from simulated data.")] = False,
+          stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability' (default: the family's).")] = None,
           db: DbOpt = None) -> None:
     """Train a surrogate (GP with ARD Matern + noise, or a forest) and store it with its model card."""
     d = _db(db)
     try:
-        card = services.train(d, target, family, kind, include_simulated, save=True)
+        card = services.train(d, target, family, kind, include_simulated, save=True, stability_metric=stability_metric)
     except services.USER_ERRORS as exc:
         fail(exc)
     _show_card(card)
@@ -279,13 +280,15 @@ def rank(family: Annotated[str, typer.Option(help="Family slug.")],
          weight: Annotated[Optional[list[float]], typer.Option("--weight", help="Objective weights.")] = None,
          include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
          backend: Annotated[str, typer.Option(help="numpy or dask.")] = "numpy",
+         scheduler: Annotated[Optional[str], typer.Option(help="dask scheduler address (default: a local cluster).")] = None,
+         stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
          out: Annotated[Optional[Path], typer.Option(help="Save the ranking as CSV.")] = None,
          db: DbOpt = None) -> None:
     """Rank a family's candidate space by predicted value and uncertainty (Pareto flag for 2 objectives)."""
     d = _db(db)
     try:
         df = services.rank(d, family, objective, n, space, weights=weight, include_simulated=include_simulated,
-                           backend=backend)
+                           backend=backend, scheduler=scheduler, stability_metric=stability_metric)
     except services.USER_ERRORS as exc:
         fail(exc)
     if out:
@@ -305,12 +308,14 @@ def propose(family: Annotated[str, typer.Option(help="Family slug.")],
             weight: Annotated[Optional[list[float]], typer.Option("--weight")] = None,
             include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
             batch_mass: Annotated[Optional[float], typer.Option(help="Also write a milling plan for this batch mass (mg).")] = None,
+            stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
             db: DbOpt = None) -> None:
     """Propose the next N experiments; records the campaign and writes plan.csv (and a milling plan)."""
     d = _db(db)
     try:
         key, plan = services.propose(d, family, objective, n, acquisition=acquisition, batch=batch, space=space,
-                                     weights=weight, include_simulated=include_simulated, out=out)
+                                     weights=weight, include_simulated=include_simulated, out=out,
+                                     stability_metric=stability_metric)
         if batch_mass:
             mp = services.milling_plan(d, plan, batch_mass)
             mp_path = out.with_name(out.stem + "_milling.csv")

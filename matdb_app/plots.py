@@ -229,7 +229,8 @@ def composition_map(
 
     One axis (``y`` None): value against ``x``, one trace per provenance (simulated = open
     diamonds). Two axes: points at (x, y) coloured by value. ``predictions`` (columns x, [y],
-    mean, optional std) is drawn as a line with a ±1σ band (one axis) or a contour (two axes).
+    mean, optional std) is drawn as a line with a ±1σ band (one axis) or as a heatmap of the mean
+    under the points, on the points' colour scale (two axes).
     """
     if df.empty:
         return _empty(title or value_label, "no data for this selection")
@@ -280,21 +281,34 @@ def composition_map(
             )
         fig.update_layout(xaxis_title=x_label, yaxis_title=value_label, showlegend=True)
     else:
+        vmin, vmax = float(df[value].min()), float(df[value].max())
         if predictions is not None and not predictions.empty and y in predictions.columns:
             grid = predictions.pivot_table(index=y, columns=x, values="mean")
+            sd = (
+                predictions.pivot_table(index=y, columns=x, values="std")
+                .reindex(index=grid.index, columns=grid.columns)
+                .to_numpy()
+                if "std" in predictions.columns
+                else np.full(grid.shape, np.nan)
+            )
+            # one colour scale for the model and the points, so they can be compared by eye
+            vmin = min(vmin, float(np.nanmin(grid.to_numpy())))
+            vmax = max(vmax, float(np.nanmax(grid.to_numpy())))
             fig.add_trace(
-                go.Contour(
-                    x=grid.columns,
-                    y=grid.index,
+                go.Heatmap(
+                    x=grid.columns.to_numpy(dtype=float),
+                    y=grid.index.to_numpy(dtype=float),
                     z=grid.to_numpy(),
+                    customdata=sd,
                     colorscale="Viridis",
-                    opacity=0.5,
+                    zmin=vmin,
+                    zmax=vmax,
                     showscale=False,
                     name="model prediction",
-                    contours={"showlabels": True},
+                    hovertemplate=f"{x} %{{x:.4g}}, {y} %{{y:.4g}}<br>model %{{z:.4g}} ± "
+                    "%{customdata:.2g} (1σ)<extra>model prediction</extra>",
                 )
             )
-        vmin, vmax = float(df[value].min()), float(df[value].max())
         for i, (prov, grp) in enumerate(df.groupby("provenance", sort=True)):
             fig.add_trace(
                 go.Scatter(
@@ -328,73 +342,80 @@ def composition_map(
 
 
 def calibration_plot(cal: pd.DataFrame, *, title: str = "Calibration") -> go.Figure:
-    """Calibration of a model: observed vs predicted (with error bars) or coverage vs nominal.
+    """Observed vs nominal coverage of a model's central prediction intervals.
 
-    Recognised columns: (observed/y_true, predicted/y_pred [, std/sigma]) or
-    (nominal/expected, observed_coverage/coverage/empirical).
+    ``cal`` is :func:`matdb_app.views.calibration_frame` output: columns validation, nominal,
+    observed (fractions 0..1), ci_low, ci_high (95 % Wilson interval of the observed fraction),
+    optional n_heldout and reliable. Drawn in percent with asymmetric CI error bars and the
+    diagonal (a calibrated model lies on it); one trace per validation scheme.
     """
-    cols = {c.lower(): c for c in cal.columns}
-
-    def pick(*names: str) -> str | None:
-        return next((cols[n] for n in names if n in cols), None)
-
-    nom, cov = (
-        pick("nominal", "expected", "confidence", "level"),
-        pick("observed_coverage", "coverage", "empirical", "observed_fraction"),
+    need = {"nominal", "observed"}
+    if cal is None or cal.empty or not need <= set(cal.columns):
+        cols = [] if cal is None else list(cal.columns)
+        return _empty(title, f"no calibration data (columns {cols})")
+    fig = go.Figure(
+        go.Scatter(
+            x=[0, 100],
+            y=[0, 100],
+            mode="lines",
+            name="ideal (observed = nominal)",
+            line={"dash": "dash", "color": "grey"},
+            hoverinfo="skip",
+        )
     )
-    if nom and cov:
-        fig = go.Figure(
-            [
-                go.Scatter(
-                    x=[0, 1],
-                    y=[0, 1],
-                    mode="lines",
-                    name="ideal",
-                    line={"dash": "dash", "color": "grey"},
-                ),
-                go.Scatter(x=cal[nom], y=cal[cov], mode="lines+markers", name="model"),
-            ]
-        )
-        fig.update_layout(
-            title=title,
-            xaxis_title="Nominal coverage of the predicted interval",
-            yaxis_title="Observed coverage",
-            **_LAYOUT,
-        )
-        return fig
-    obs, pred = (
-        pick("observed", "y_true", "y", "true"),
-        pick("predicted", "y_pred", "mean", "prediction"),
+    groups = (
+        cal.groupby("validation", sort=False) if "validation" in cal.columns else [("model", cal)]
     )
-    if obs and pred:
-        sd = pick("std", "sigma", "sd", "uncertainty")
-        lo = float(np.nanmin([cal[obs].min(), cal[pred].min()]))
-        hi = float(np.nanmax([cal[obs].max(), cal[pred].max()]))
-        fig = go.Figure(
-            [
-                go.Scatter(
-                    x=[lo, hi],
-                    y=[lo, hi],
-                    mode="lines",
-                    name="ideal",
-                    line={"dash": "dash", "color": "grey"},
-                ),
-                go.Scatter(
-                    x=cal[obs],
-                    y=cal[pred],
-                    mode="markers",
-                    name="cross-validated",
-                    error_y=None
-                    if sd is None
-                    else {"type": "data", "array": cal[sd], "visible": True},
-                ),
-            ]
+    for i, (name, g) in enumerate(groups):
+        obs = 100 * g["observed"].to_numpy(dtype=float)
+        nom = 100 * g["nominal"].to_numpy(dtype=float)
+        err = None
+        if {"ci_low", "ci_high"} <= set(g.columns):
+            hi = 100 * g["ci_high"].to_numpy(dtype=float) - obs
+            lo = obs - 100 * g["ci_low"].to_numpy(dtype=float)
+            err = {
+                "type": "data",
+                "symmetric": False,
+                "array": np.nan_to_num(hi),
+                "arrayminus": np.nan_to_num(lo),
+                "visible": True,
+                "thickness": 1.5,
+                "width": 6,
+            }
+        n = g["n_heldout"].iloc[0] if "n_heldout" in g.columns else None
+        unreliable = "reliable" in g.columns and not bool(g["reliable"].all())
+        label = (
+            f"{name}"
+            + (f" (n = {n})" if n is not None else "")
+            + (" — few points" if unreliable else "")
         )
-        fig.update_layout(
-            title=title, xaxis_title="Observed", yaxis_title="Predicted (CV)", **_LAYOUT
+        fig.add_trace(
+            go.Scatter(
+                x=nom + (1.5 * i),  # side by side when two schemes share a level
+                y=obs,
+                mode="markers",
+                name=label,
+                marker={"size": 11, "symbol": "circle" if i == 0 else "square"},
+                error_y=err,
+                customdata=np.c_[
+                    nom, 100 * g.get("ci_low", g["observed"]), 100 * g.get("ci_high", g["observed"])
+                ],
+                hovertemplate="nominal %{customdata[0]:.0f} %<br>observed %{y:.0f} % "
+                "[%{customdata[1]:.0f}–%{customdata[2]:.0f} %]<extra>" + str(name) + "</extra>",
+            )
         )
-        return fig
-    return _empty(title, f"calibration data with columns {list(cal.columns)} cannot be plotted")
+    fig.update_layout(
+        title=title,
+        xaxis={
+            "title": "Nominal coverage of the central interval (%)",
+            "range": [0, 102],
+            "tickvals": [0, 20, 40, 60, 68, 80, 95, 100],
+        },
+        yaxis={"title": "Observed coverage, held-out points (%)", "range": [0, 102]},
+        legend={"orientation": "h", "y": -0.2},
+        **_LAYOUT,
+    )
+    return fig
 
 
 def pareto_plot(

@@ -348,11 +348,18 @@ def rank(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n: in
          space: str | Path | Mapping[str, Any] | None = None, *, weights: Sequence[float] | None = None,
          acquisition: str = "ucb", include_simulated: bool = False, kind: str = "auto",
          constraints: Mapping[str, Any] | None = None, backend: str = "numpy",
-         chunk_size: int = 100_000) -> pd.DataFrame:
-    """Rank the family's candidate space by the surrogates' predictions and uncertainty."""
+         chunk_size: int = 100_000, scheduler: str | None = None,
+         stability_metric: str | None = None) -> pd.DataFrame:
+    """Rank the family's candidate space by the surrogates' predictions and uncertainty.
+
+    ``backend="dask"`` scores the chunks on a dask.distributed cluster: the one at ``scheduler``
+    (e.g. "tcp://10.0.0.5:8786"), else a local one.
+    """
     from screening.candidates import CandidateSpaceError, rank_candidates
 
-    models = [train(db, o, family, kind, include_simulated) for o in objectives]
+    if backend not in ("numpy", "dask"):
+        raise ScreeningError(f"unknown backend '{backend}': use numpy or dask")
+    models = [train(db, o, family, kind, include_simulated, stability_metric=stability_metric) for o in objectives]
     sp = _space(db, family, space, models, constraints)
     featurizers = {o: m for o, m in zip(objectives, models, strict=True)}
     fams = db.families()
@@ -367,12 +374,23 @@ def rank(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n: in
         # an experiment whose process is not fully known cannot be matched to a candidate
         made = made[[c for c in ["family", *cols] if c in made.columns]]
         made = made.dropna() if all(c in made.columns for c in cols) else made.iloc[:0]
+    client = None
+    if backend == "dask" and scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(scheduler, timeout=10)
+        except OSError as exc:
+            raise ScreeningError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     try:
         df = rank_candidates({o: m.surrogate for o, m in featurizers.items()}, _MultiFeaturizer(featurizers, fams),
                              sp, chunk_size=chunk_size, top_k=n, weights=weights, backend=backend,  # type: ignore[arg-type]
-                             acquisition=acquisition, made=made if len(made) else None)  # type: ignore[arg-type]
+                             acquisition=acquisition, made=made if len(made) else None, client=client)  # type: ignore[arg-type]
     except CandidateSpaceError as exc:
         raise ScreeningError(str(exc)) from None
+    finally:
+        if client is not None:
+            client.close()
     return _decorate(df, family, fams, models, objectives)
 
 
@@ -407,17 +425,20 @@ def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n:
             acquisition: str = "ei", batch: str = "believer", space: str | Path | Mapping[str, Any] | None = None,
             weights: Sequence[float] | None = None, include_simulated: bool = False, kind: str = "auto",
             constraints: Mapping[str, Any] | None = None, out: str | Path | None = None,
-            preselect: int = 2000) -> tuple[str, pd.DataFrame]:
+            preselect: int = 2000, stability_metric: str | None = None) -> tuple[str, pd.DataFrame]:
     """Propose a batch of ``n`` next experiments, record the campaign, return (campaign id, plan)."""
     from screening.acquisition import select_batch
 
     batch = {"kriging_believer": "believer", "local_penalization": "penalization", "q-ucb": "greedy"}.get(batch, batch)
     objectives = list(objectives)
-    models = [train(db, o, family, kind, include_simulated) for o in objectives]
+    if not isinstance(n, int) or n < 1:
+        raise ScreeningError(f"the batch size must be a positive integer, got {n!r}")
+    models = [train(db, o, family, kind, include_simulated, stability_metric=stability_metric) for o in objectives]
     fams = db.families()
     top = rank(db, family, objectives, n=max(preselect, 10 * n), space=space, weights=weights,
                acquisition=acquisition if acquisition in ("ucb", "ei", "pi", "mean") else "ucb",
-               include_simulated=include_simulated, kind=kind, constraints=constraints)
+               include_simulated=include_simulated, kind=kind, constraints=constraints,
+               stability_metric=stability_metric)
     if top.empty:
         raise ScreeningError(f"no candidates left for {family} (all made, or excluded by constraints)")
     primary = models[0]

@@ -150,11 +150,11 @@ def process_table() -> pd.DataFrame:
 
 
 def train(db: Database, target: str, family: str | None = None, kind: str = "auto",
-          include_simulated: bool = False, *, save: bool = False) -> dict[str, Any]:
+          include_simulated: bool = False, *, save: bool = False, stability_metric: str | None = None) -> dict[str, Any]:
     """Train a surrogate for ``target`` ("plqy", "stability" or a quantity); return its model card."""
     from matdb_app import screening_service as ss
 
-    model = ss.train(db, target, family, kind, include_simulated, save=save)
+    model = ss.train(db, target, family, kind, include_simulated, save=save, stability_metric=stability_metric)
     return model.card
 
 

@@ -652,39 +652,215 @@ def std_column(df: pd.DataFrame, objective: str) -> str | None:
     return None
 
 
-def calibration_frame(card: dict[str, Any]) -> pd.DataFrame | None:
-    """The calibration data of a model card as a DataFrame, whatever shape the card uses.
+def _ci(v: Any) -> tuple[float, float] | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        return float(v[0]), float(v[1])
+    return None
 
-    Accepts a DataFrame, a dict of equal-length lists, or a list of row dicts under
-    ``card["calibration"]``; returns None when the card has none.
-    """
-    cal = card.get("calibration") if isinstance(card, dict) else None
-    if cal is None:
-        return None
-    if isinstance(cal, pd.DataFrame):
-        return cal
-    try:
-        return pd.DataFrame(cal)
-    except ValueError:
-        return pd.DataFrame([cal])
+
+def _pct(v: Any) -> str:
+    return "–" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{100 * v:.0f} %"
+
+
+def _num(v: Any) -> str:
+    return "–" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.4g}"
+
+
+#: The cross-validation blocks of a model card (see screening.surrogate) and how the UI names them.
+CV_BLOCKS = (("cv", "random split"), ("cv_grouped", "leave one family out"))
 
 
 def metrics_frame(card: dict[str, Any]) -> pd.DataFrame:
-    """Cross-validation metrics of a model card as a two-column table (metric, value)."""
-    m = card.get("cv") or card.get("cv_metrics") or card.get("metrics") or {}
-    if isinstance(m, pd.DataFrame):
-        return m
-    flat: dict[str, Any] = {}
+    """Cross-validation error and interval coverage of a model card, one row per CV block.
 
-    def walk(prefix: str, v: Any) -> None:
-        if isinstance(v, dict):
-            for k, vv in v.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), vv)
-        elif not isinstance(v, (list, tuple, np.ndarray, pd.DataFrame)):
-            flat[prefix] = v
+    Reads the card's ``cv`` and ``cv_grouped`` blocks (:func:`screening.surrogate.train_surrogate`):
+    ``scheme``, ``n_heldout``, ``rmse``, ``mae`` (target units) and ``coverage_68``/``coverage_95``
+    (fraction of held-out points inside the central 68/95 % interval) with their 95 % Wilson
+    intervals ``coverage_<level>_ci95``. Columns: validation, scheme, held out, RMSE (unit),
+    MAE (unit), 68 % interval, 95 % interval (coverage as "73 % [48–89 %]"). Empty (with those
+    columns) when the card has no cross-validation.
+    """
+    unit = (
+        units.display_unit(str(card.get("unit") or ""))
+        if card.get("unit") not in (None, "unknown")
+        else ""
+    )
+    suffix = f" ({unit})" if unit else ""
+    cols = [
+        "validation",
+        "scheme",
+        "held out",
+        f"RMSE{suffix}",
+        f"MAE{suffix}",
+        "68 % interval",
+        "95 % interval",
+    ]
+    rows = []
+    for key, name in CV_BLOCKS:
+        b = card.get(key)
+        if not isinstance(b, dict) or not b:
+            continue
+        cov = {}
+        for level in (68, 95):
+            frac, ci = b.get(f"coverage_{level}"), _ci(b.get(f"coverage_{level}_ci95"))
+            cov[level] = _pct(frac) + (f" [{100 * ci[0]:.0f}–{100 * ci[1]:.0f} %]" if ci else "")
+        rows.append(
+            [
+                name,
+                b.get("scheme", ""),
+                b.get("n_heldout"),
+                _num(b.get("rmse")),
+                _num(b.get("mae")),
+                cov[68],
+                cov[95],
+            ]
+        )
+    return pd.DataFrame(rows, columns=cols)
 
-    walk("", m)
-    return pd.DataFrame({"metric": list(flat), "value": [str(v) for v in flat.values()]})
+
+def calibration_frame(card: dict[str, Any]) -> pd.DataFrame | None:
+    """Nominal vs observed coverage of a model card's central intervals, with Wilson 95 % CIs.
+
+    One row per (validation, level) from the card's ``cv`` block (the ``calibration`` block
+    mirrors it: ``{"68": {"nominal", "fraction", "ci95", "n_heldout", "reliable"}, "95": ...}``)
+    and ``cv_grouped`` when present. Columns: validation, nominal, observed, ci_low, ci_high
+    (fractions 0..1), n_heldout, reliable. None when the card has no calibration data.
+    """
+    rows = []
+    cal = card.get("calibration")
+    if isinstance(cal, dict):
+        for level, c in sorted(cal.items(), key=lambda kv: float(kv[0])):
+            if not isinstance(c, dict) or c.get("fraction") is None:
+                continue
+            ci = _ci(c.get("ci95")) or (math.nan, math.nan)
+            rows.append(
+                [
+                    "random split",
+                    float(c.get("nominal", float(level) / 100)),
+                    float(c["fraction"]),
+                    ci[0],
+                    ci[1],
+                    c.get("n_heldout"),
+                    bool(c.get("reliable", False)),
+                ]
+            )
+    g = card.get("cv_grouped")
+    if isinstance(g, dict) and g.get("n_heldout"):
+        for level in (68, 95):
+            if g.get(f"coverage_{level}") is None:
+                continue
+            ci = _ci(g.get(f"coverage_{level}_ci95")) or (math.nan, math.nan)
+            rows.append(
+                [
+                    "leave one family out",
+                    level / 100,
+                    float(g[f"coverage_{level}"]),
+                    ci[0],
+                    ci[1],
+                    g.get("n_heldout"),
+                    bool(g.get("calibration_reliable", False)),
+                ]
+            )
+    if not rows:
+        return None
+    return pd.DataFrame(
+        rows,
+        columns=["validation", "nominal", "observed", "ci_low", "ci_high", "n_heldout", "reliable"],
+    )
+
+
+def split_warnings(card: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """A card's warnings split into (warnings a user must read, optimizer notes "fit: ...")."""
+    ws = [str(w) for w in card.get("warnings") or []]
+    return [w for w in ws if not w.startswith("fit: ")], [
+        w.removeprefix("fit: ") for w in ws if w.startswith("fit: ")
+    ]
+
+
+def trained_on_simulated(card: dict[str, Any]) -> bool:
+    """True when simulated rows entered the model's training data."""
+    return "simulated" in (card.get("training_provenance") or [])
+
+
+def card_facts(card: dict[str, Any]) -> pd.DataFrame:
+    """Key facts of a model card as a (field, value) table for display."""
+    kind = str(card.get("kind", "?"))
+    if card.get("kind_requested") and card.get("kind_requested") != kind:
+        kind += f" ({card['kind_requested']}: lower CV error)"
+    feats = card.get("feature_names") or []
+    facts = [
+        ("target", f"{card.get('target_name') or card.get('target')}"),
+        ("better", f"{card.get('direction', 'higher')} values"),
+        ("model", kind),
+        ("training points", card.get("n_train")),
+        ("trained on", ", ".join(card.get("training_provenance") or []) or "?"),
+        ("families", ", ".join(card.get("families") or [])),
+        ("features", f"{len(feats)}: " + ", ".join(feats)),
+        ("transform", str(card.get("transform"))),
+        ("interval widening", _num(card.get("std_inflation"))),
+        ("training data sha256", str(card.get("training_data_sha256", ""))[:16] + "…"),
+        ("created (UTC)", card.get("created")),
+    ]
+    return pd.DataFrame({"field": [f for f, _ in facts], "value": [str(v) for _, v in facts]})
+
+
+def ranking_display(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
+    """A ranking (services.rank) for display: formula, parameters, predictions, acquisition."""
+    lead = ["formula"]
+    pred = [c for o in objectives for c in (f"{o}_mean", f"{o}_std", f"{o}_acq") if c in df.columns]
+    tail = ["acquisition", "pareto", "params"]
+    skip = {"space", "candidate_id", "family"}
+    mid = [c for c in df.columns if c not in {*lead, *pred, *tail, *skip}]
+    cols = [c for c in [*lead, *mid, *pred, *tail] if c in df.columns]
+    out = df[cols].reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+def result_columns(plan: pd.DataFrame) -> list[str]:
+    """The empty result columns of a proposal plan (after ``acquisition``) the chemist fills in."""
+    cols = list(plan.columns)
+    if "acquisition" not in cols:
+        return []
+    return cols[cols.index("acquisition") + 1 :]
+
+
+def model_grid(
+    db: Database,
+    family: str,
+    target: str,
+    axes: list[str],
+    *,
+    include_simulated: bool = False,
+    n: int = 41,
+) -> pd.DataFrame:
+    """Model mean/std over a grid of ``axes`` (``services.predict_grid``), honouring
+    ``include_simulated`` (passed through when the service accepts it)."""
+    import inspect
+
+    from matdb_app import services
+
+    fn = services.predict_grid
+    if "include_simulated" in inspect.signature(fn).parameters:
+        return fn(db, family, target, axes, n, include_simulated=include_simulated)  # type: ignore[call-arg]
+    if not include_simulated:
+        return fn(db, family, target, axes, n)
+    from matdb_app import screening_service
+
+    return screening_service.predict_grid(db, family, target, axes, n, include_simulated=True)
+
+
+def fixed_variables(grid: pd.DataFrame, axes: list[str]) -> dict[str, float]:
+    """Variables a prediction grid holds constant (not on an axis): name -> value."""
+    skip = {"family", "mean", "std", *axes}
+    out = {}
+    for c in grid.columns:
+        if c in skip:
+            continue
+        v = pd.to_numeric(grid[c], errors="coerce")
+        if v.notna().all() and v.nunique() == 1:
+            out[c] = float(v.iloc[0])
+    return out
 
 
 # --- ingest -----------------------------------------------------------------------------------

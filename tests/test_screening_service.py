@@ -118,3 +118,30 @@ def test_predict_grid_and_rank(lit_db, tmp_path: Path) -> None:  # type: ignore[
     r = ss.rank(lit_db, "FASnIBr", ["plqy"], n=5, include_simulated=True)
     assert len(r) == 5
     assert r["acquisition"].is_monotonic_decreasing
+
+
+def test_stability_from_analysed_simulated_runs(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from matdb_app import analysis
+
+    analysis.simulate("FASnIBr", {"z": [2.4, 2.6, 2.8, 3.0]}, mode="pl", n_times=40, out_dir=tmp_path, seed=3)
+    assert services.ingest(db, [tmp_path], progress=False).ok
+    rep = analysis.analyze(db, progress=False)
+    assert rep.analysed == 4
+    with pytest.raises(ss.ScreeningError, match="simulated data are excluded"):
+        ss.train(db, "stability", "FASnIBr")
+    model = ss.train(db, "stability", "FASnIBr", include_simulated=True)
+    assert model.spec.quantity == "pl_retention"
+    assert model.card["n_train"] == 4 and model.card["training_provenance"] == ["simulated"]
+    # a user may pick another metric for the family; one with no data says so
+    with pytest.raises(ss.ScreeningError, match="no numeric"):
+        ss.train(db, "stability", "FASnIBr", include_simulated=True, stability_metric="bandgap_shift_illumination")
+
+
+def test_rank_on_dask_equals_numpy(lit_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = _simulated_plqy_table(tmp_path / "sim.csv", "FASnIBr", 12)
+    assert services.ingest(lit_db, [f], progress=False).ok
+    a = ss.rank(lit_db, "FASnIBr", ["plqy"], n=10, include_simulated=True, chunk_size=500)
+    b = ss.rank(lit_db, "FASnIBr", ["plqy"], n=10, include_simulated=True, chunk_size=500, backend="dask")
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    with pytest.raises(ss.ScreeningError, match="unknown backend"):
+        ss.rank(lit_db, "FASnIBr", ["plqy"], include_simulated=True, backend="spark")
