@@ -105,3 +105,12 @@ def test_bad_database_url_is_a_message() -> None:
 def test_info_lists_quantities_and_families() -> None:
     r = invoke("info", "--quantities")
     assert "plqy" in r.output and "migration_barrier" in r.output
+
+
+def test_init_creates_a_new_database_with_the_bundled_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'fresh.sqlite'}"
+    r = invoke("init", "--bundled", "--db", url)
+    assert r.exit_code == 0, r.output
+    assert "rejected: 0" in r.output
+    r = invoke("info", "--db", url)
+    assert "literature" in r.output
