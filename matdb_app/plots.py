@@ -224,13 +224,15 @@ def composition_map(
     value_label: str,
     title: str = "",
     predictions: pd.DataFrame | None = None,
+    prediction_bounds: tuple[float, float] | None = None,
 ) -> go.Figure:
     """A property over one or two composition/process parameters.
 
     One axis (``y`` None): value against ``x``, one trace per provenance (simulated = open
     diamonds). Two axes: points at (x, y) coloured by value. ``predictions`` (columns x, [y],
     mean, optional std) is drawn as a line with a ±1σ band (one axis) or as a heatmap of the mean
-    under the points, on the points' colour scale (two axes).
+    under the points, on the points' colour scale (two axes). ``prediction_bounds`` (lo, hi) are
+    the target's physical bounds (PLQY 0..100 %): the ±1σ band is clipped to them.
     """
     if df.empty:
         return _empty(title or value_label, "no data for this selection")
@@ -239,10 +241,15 @@ def composition_map(
         if predictions is not None and not predictions.empty:
             p = predictions.sort_values(x)
             if "std" in p.columns:
+                upper = (p["mean"] + p["std"]).to_numpy(dtype=float)
+                lower = (p["mean"] - p["std"]).to_numpy(dtype=float)
+                if prediction_bounds is not None:
+                    upper = np.clip(upper, *prediction_bounds)
+                    lower = np.clip(lower, *prediction_bounds)
                 fig.add_trace(
                     go.Scatter(
                         x=np.concatenate([p[x], p[x][::-1]]),
-                        y=np.concatenate([p["mean"] + p["std"], (p["mean"] - p["std"])[::-1]]),
+                        y=np.concatenate([upper, lower[::-1]]),
                         fill="toself",
                         fillcolor="rgba(100,100,200,0.2)",
                         line={"width": 0},
@@ -484,6 +491,8 @@ def ranking_bar(
         if label_col in df.columns
         else pd.Series(range(len(df))).astype(str)
     )
+    if labels.duplicated().any():  # equal category labels would stack into one bar
+        labels = pd.Series([f"#{i + 1} {v}" for i, v in enumerate(labels)], index=labels.index)
     fig = go.Figure(
         go.Bar(
             x=labels,

@@ -782,6 +782,14 @@ def trained_on_simulated(card: dict[str, Any]) -> bool:
     return "simulated" in (card.get("training_provenance") or [])
 
 
+def card_bounds(card: dict[str, Any] | None) -> tuple[float, float] | None:
+    """The physical bounds of a model's target (e.g. (0, 100) for PLQY in %), if it has any."""
+    b = (card or {}).get("bounds")
+    if isinstance(b, (list, tuple)) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b):
+        return float(b[0]), float(b[1])
+    return None
+
+
 def card_facts(card: dict[str, Any]) -> pd.DataFrame:
     """Key facts of a model card as a (field, value) table for display."""
     kind = str(card.get("kind", "?"))
@@ -815,6 +823,25 @@ def ranking_display(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
     out = df[cols].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def candidate_labels(df: pd.DataFrame) -> pd.Series:
+    """Unique, readable labels of ranked candidates: "#1 FASnBr3 · milling_time_min=120".
+
+    The same formula appears once per process setting, so the rank and process values are part
+    of the label (a bar chart would otherwise stack candidates that share a formula).
+    """
+    proc = [c for c in PROCESS_PARAMS if c in df.columns]
+    base = df["formula"].astype(str) if "formula" in df.columns else pd.Series("", index=df.index)
+    out = []
+    for i, (idx, f) in enumerate(base.items()):
+        extra = [
+            f"{c}={df.at[idx, c]:g}"
+            for c in proc
+            if isinstance(df.at[idx, c], (int, float)) and math.isfinite(df.at[idx, c])
+        ]
+        out.append(" · ".join([f"#{i + 1} {f}".strip(), *extra]))
+    return pd.Series(out, index=df.index, name="candidate")
 
 
 def result_columns(plan: pd.DataFrame) -> list[str]:

@@ -91,23 +91,68 @@ if y is not None:
 ui.simulated_banner(sel, "points")
 
 predictions = None
+card = None
 if hasattr(services, "predict_grid"):
-    if st.toggle(
-        "Overlay model prediction",
+    c1, c2 = st.columns([1, 2])
+    show_model = c1.toggle(
+        "Show model predictions",
         value=False,
         key="map_pred",
-        help="Uses the trained surrogate of this property (Screening page).",
-    ):
-        predictions = ui.call(
-            services.predict_grid,
-            db,
-            family=family,
-            target=quantity,
-            axes=[x] if y is None else [x, y],
-            what="model prediction",
-        )
+        help="Trains (or reuses) a surrogate of this property for this family and draws its "
+        "mean ± 1σ over the axes; other variables are held at the training median.",
+    )
+    model_sim = c2.checkbox(
+        "Model learns from simulated data too",
+        value=False,
+        key=f"map_pred_sim_{family}",
+        help="Off by default: the model learns from literature and measured values only.",
+    )
+    if show_model:
+        pred_axes = [x] if y is None else [x, y]
+        with st.spinner("Training the surrogate ..."):
+            card = ui.call(
+                services.train,
+                db,
+                quantity,
+                family=family,
+                kind="auto",
+                include_simulated=model_sim,
+                what="model prediction",
+            )
+        if card is not None:
+            if views.trained_on_simulated(card):
+                st.warning("⚠ The model drawn here was trained on **SIMULATED** data.")
+            main, _notes = views.split_warnings(card)
+            if main:
+                st.warning("**Model:**\n" + "\n".join(f"- {w}" for w in main))
+            predictions = ui.call(
+                views.model_grid,
+                db,
+                family,
+                quantity,
+                pred_axes,
+                include_simulated=model_sim,
+                n=41 if y is None else 31,
+                what="model prediction",
+            )
         if predictions is None:
             st.caption("No prediction available for this map.")
+        else:
+            fixed = views.fixed_variables(predictions, pred_axes)
+            st.caption(
+                f"Model: {card.get('kind')} trained on {card.get('n_train')} points "
+                f"({', '.join(card.get('training_provenance') or [])}); "
+                + ("line = mean, band = ±1σ" if y is None else "background = predicted mean")
+                + (
+                    "; held fixed: "
+                    + ", ".join(
+                        f"{views.param_label(fams, family, k)} = {v:g}" for k, v in fixed.items()
+                    )
+                    if fixed
+                    else ""
+                )
+                + "."
+            )
 else:
     st.caption("Model predictions will appear here once trained models are available.")
 
@@ -122,6 +167,7 @@ fig = plots.composition_map(
     value_label=value_label,
     title=f"{value_label.split(' (')[0]} of {family}",
     predictions=predictions,
+    prediction_bounds=None if predictions is None else views.card_bounds(card),
 )
 st.plotly_chart(fig, key="map_plot")
 st.caption(

@@ -11,6 +11,10 @@ st.title("Screening")
 
 #: Service functions this page needs (written in matdb_app.services).
 NEEDED = ("train", "rank", "propose", "milling_plan")
+#: Model kinds of screening.surrogate ("auto": both are fitted, the lower CV error wins).
+MODEL_KINDS = ("auto", "gp", "forest")
+#: Batch strategies of services.propose.
+BATCH_STRATEGIES = ("kriging_believer", "local_penalization", "q-ucb")
 missing = [n for n in NEEDED if not hasattr(services, n)]
 if missing:
     st.info(
@@ -34,34 +38,46 @@ state = st.session_state.setdefault("screening", {"cards": {}, "ranking": None, 
 
 # --- 1. train ---------------------------------------------------------------------------------
 st.header("1 · Train surrogate models")
-c1, c2, c3, c4 = st.columns([2, 3, 1, 1])
-family = c1.selectbox("Family", present, key="sc_family")
+c1, c2, c3, c4 = st.columns([2, 3, 1, 1.4])
+family = c1.selectbox(
+    "Family",
+    present,
+    key="sc_family",
+    format_func=lambda f: f"{f} — {fams[f].name}" if f in fams and fams[f].name else f,
+)
 qs = ui.numeric_quantities(url, ver, family)
+qlist = qs["quantity"].tolist()
+preferred = [q for q in ("plqy", views.MAP_PRESETS.get(family, ("",))[0]) if q in qlist]
 targets = c2.multiselect(
     "Target(s)",
-    qs["quantity"].tolist(),
+    qlist,
     key=f"sc_targets_{family}",
     format_func=lambda q: views.axis_label(q, qdefs),
-    default=[q for q in [views.MAP_PRESETS.get(family, ("",))[0]] if q in set(qs["quantity"])],
+    default=preferred[:1],
 )
 kind = c3.selectbox(
     "Model",
-    ["auto", "gp", "rf"],
+    MODEL_KINDS,
     key="sc_kind",
-    help="auto: Gaussian process for small data, random forest otherwise",
+    help="gp: Gaussian process; forest: random forest; auto: fit both and keep the one with the "
+    "lower cross-validated error",
 )
 include_sim = c4.checkbox(
     "Use simulated data",
     value=False,
     key="sc_sim",
-    help="Off by default: models learn from literature and measured data only.",
+    help="Off by default: models learn from literature and measured data only. Applies to "
+    "training, ranking and proposals.",
 )
 if include_sim:
-    st.warning("⚠ Simulated data is included in training.")
+    st.warning(
+        "⚠ **Simulated data is included** in training, ranking and proposals: models may learn "
+        "the simulator, not the chemistry."
+    )
 
 if st.button("Train", type="primary", disabled=not targets, key="sc_train"):
     for target in targets:
-        with st.spinner(f"Training {target} ..."):
+        with st.spinner(f"Training {target} (cross-validation of every model kind) ..."):
             card = ui.call(
                 services.train,
                 db,
@@ -77,26 +93,43 @@ if st.button("Train", type="primary", disabled=not targets, key="sc_train"):
 
 cards = {t: c for (f, t), c in state["cards"].items() if f == family}
 for target, card in cards.items():
-    with st.expander(f"Model card: {views.axis_label(target, qdefs)}", expanded=True):
-        for w in card.get("warnings") or []:
-            st.warning(str(w))
-        c1, c2 = st.columns([1, 2])
-        c1.markdown("**Cross-validation**")
-        c1.dataframe(views.metrics_frame(card), hide_index=True)
-        other = {
-            k: v
-            for k, v in card.items()
-            if isinstance(v, (str, int, float)) and k not in ("warnings",)
-        }
-        if other:
-            c1.json(other, expanded=False)
+    with st.container(border=True):
+        st.subheader(f"Model card: {views.axis_label(target, qdefs)}")
+        prov = ", ".join(card.get("training_provenance") or []) or "unknown"
+        st.markdown(
+            f"**{card.get('kind', '?')}** model of **{views.axis_label(target, qdefs)}** for "
+            f"{', '.join(card.get('families') or [family])}, trained on **{card.get('n_train')}** "
+            f"compositions/processes · training data provenance: **{prov}**"
+        )
+        if views.trained_on_simulated(card):
+            st.warning(
+                "⚠ This model was trained on **SIMULATED** data (provenance simulated): its "
+                "predictions, errors and proposals describe the simulator, not measured samples."
+            )
+        main, notes = views.split_warnings(card)
+        if main:
+            st.warning("\n".join(f"- {w}" for w in main))
+        c1, c2 = st.columns([1, 1])
+        c1.markdown(
+            "**Cross-validation**: held-out error, and the share of held-out points inside the "
+            "central 68 % / 95 % prediction intervals [95 % Wilson CI]"
+        )
+        metrics = views.metrics_frame(card).set_index("validation").astype(str).T
+        c1.dataframe(metrics.rename_axis("metric"), hide_index=False)
+        c1.dataframe(views.card_facts(card), hide_index=True)
         cal = views.calibration_frame(card)
         if cal is not None and not cal.empty:
             c2.plotly_chart(
-                plots.calibration_plot(cal, title=f"Calibration: {target}"), key=f"sc_cal_{target}"
+                plots.calibration_plot(cal, title=f"Calibration: {target}"),
+                key=f"sc_cal_{family}_{target}",
             )
         else:
-            c2.caption("No calibration data in the model card.")
+            c2.caption("No calibration data in the model card (no cross-validation was run).")
+        if notes:
+            with st.expander(f"{len(notes)} optimizer note(s) from the final fit"):
+                st.code("\n".join(notes), language=None, wrap_lines=True)
+        with st.expander("Full model card (JSON)"):
+            st.json(card, expanded=False)
 
 if not cards:
     st.caption("Train at least one model to rank candidates.")
@@ -106,37 +139,50 @@ if not cards:
 st.header("2 · Ranked candidates")
 c1, c2 = st.columns([3, 1])
 objectives = c1.multiselect(
-    "Objectives (maximised)",
+    "Objectives",
     list(cards),
     default=list(cards),
-    key="sc_obj",
-    format_func=lambda q: views.axis_label(q, qdefs),
+    key=f"sc_obj_{family}",
+    format_func=lambda q: (
+        f"{views.axis_label(q, qdefs)} ({cards[q].get('direction', 'higher')} is better)"
+    ),
 )
 n_rank = c2.number_input("Candidates", 5, 1000, 50, step=5, key="sc_n")
 if st.button("Rank candidates", disabled=not objectives, key="sc_rank"):
     with st.spinner("Scoring the candidate space ..."):
         state["ranking"] = ui.call(
-            services.rank, db, family, objectives, n=int(n_rank), include_simulated=include_sim,
-            kind=kind, what="ranking"
+            services.rank,
+            db,
+            family,
+            objectives,
+            n=int(n_rank),
+            include_simulated=include_sim,
+            kind=kind,
+            what="ranking",
         )
 ranking = state["ranking"]
 if ranking is not None and len(ranking):
-    st.dataframe(ranking, hide_index=True)
-    first = objectives[0]
-    mean, std = views.mean_column(ranking, first), views.std_column(ranking, first)
-    label_col = "formula" if "formula" in ranking.columns else "candidate_id"
-    if mean:
-        st.plotly_chart(
-            plots.ranking_bar(
-                ranking.head(30),
-                first,
-                mean,
-                std,
-                label_col=label_col,
-                axis_label=views.axis_label(first, qdefs),
-            ),
-            key="sc_bar",
-        )
+    st.caption(
+        f"Top {len(ranking)} candidates not yet made, by acquisition value (predicted mean ± "
+        "1σ per objective)."
+    )
+    st.dataframe(views.ranking_display(ranking, objectives), hide_index=True)
+    top = ranking.head(30).assign(candidate=lambda d: views.candidate_labels(d))
+    for obj in objectives:
+        mean, std = views.mean_column(ranking, obj), views.std_column(ranking, obj)
+        if mean:
+            st.plotly_chart(
+                plots.ranking_bar(
+                    top,
+                    obj,
+                    mean,
+                    std,
+                    label_col="candidate",
+                    axis_label=views.axis_label(obj, qdefs),
+                    title=f"Predicted {views.axis_label(obj, qdefs)} ± 1σ, top candidates",
+                ),
+                key=f"sc_bar_{obj}",
+            )
     if len(objectives) >= 2:
         a, b = objectives[:2]
         ma, mb = views.mean_column(ranking, a), views.mean_column(ranking, b)
@@ -170,7 +216,12 @@ acquisition = c2.selectbox(
     "improvement; mean: exploit",
 )
 batch = c3.selectbox(
-    "Batch strategy", ["kriging_believer", "local_penalization"], key="sc_batchmode"
+    "Batch strategy",
+    BATCH_STRATEGIES,
+    key="sc_batchmode",
+    help="kriging_believer: condition the model on its own prediction after each pick; "
+    "local_penalization: damp the acquisition near picked points; q-ucb: greedy upper "
+    "confidence bound",
 )
 if st.button("Propose", type="primary", disabled=not objectives, key="sc_propose"):
     with st.spinner("Selecting the batch ..."):
@@ -192,6 +243,14 @@ if state["plan"] is not None:
     campaign, plan = state["plan"]
     st.success(f"Campaign `{campaign}`: {len(plan)} proposed experiments (saved in the database).")
     st.dataframe(plan, hide_index=True)
+    fill = views.result_columns(plan)
+    st.info(
+        "**Next:** make these samples, fill in the result column"
+        + ("s " if len(fill) > 1 else " ")
+        + ", ".join(f"`{c}`" for c in fill)
+        + " of the downloaded plan CSV (keep `proposal_id`), then load the file on the "
+        "**Ingest** page: the results are linked to this campaign."
+    )
     st.download_button(
         "Download plan (CSV)",
         plan.to_csv(index=False).encode(),
@@ -204,7 +263,7 @@ if state["plan"] is not None:
     )
     mp = ui.call(services.milling_plan, db, plan, float(mass), what="milling plan")
     if mp is not None:
-        st.markdown("**Milling plan** (precursor masses per experiment)")
+        st.markdown(f"**Milling plan** (precursor masses for {mass:g} mg of each composition)")
         st.dataframe(mp, hide_index=True)
         st.download_button(
             "Download milling plan (CSV)",

@@ -32,14 +32,16 @@ PAGES = [
     (
         "",
         "explore",
-        ["Explore samples", "5 of 5 samples", "FAMAPbI3", "SIMULATED", "Measurements"],
+        ["Explore samples", "20 of 20 samples", "FASnIBr", "SIMULATED", "Measurements"],
         False,
     ),
     ("spectra", "spectra", ["Spectra", "sim-FAMAPbI3-x0.6", "Simulated run"], True),
-    ("maps", "maps", ["Composition maps", "FAMAPbI3", "literature"], True),
-    ("screening", "screening", ["Screening"], False),
+    ("maps", "maps_default", ["Composition maps", "FAMAPbI3", "literature"], True),
+    ("screening", "screening_start", ["Screening", "Train at least one model"], False),
     ("ingest", "ingest", ["Ingest data", "Choose files to check"], False),
 ]
+#: Seconds to wait for a model fit (cross-validation of both model kinds) in the served app.
+TRAIN_TIMEOUT_S = 120
 
 
 def _free_port() -> int:
@@ -59,6 +61,9 @@ def _healthy(url: str) -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
     from test_app import populate
+    from test_app_screening import simulated_fasnibr
+
+    from matdb_app import services
 
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail(f"headless browser tests need {CHROMIUM} and {CHROMEDRIVER}")
@@ -67,6 +72,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     shutil.copy(sqlite_template, db_path)
     url = f"sqlite:///{db_path}"
     populate(url, tmp)
+    db = services.open_db(url)  # 15 simulated FASnIBr PLQY/band-gap rows for the model pages
+    try:
+        assert services.ingest(db, [simulated_fasnibr(tmp / "sim.csv")], progress=False).ok
+    finally:
+        db.close()
     port = _free_port()
     env = {**os.environ, "MATDB_URL": url}
     log = (tmp / "streamlit.log").open("w")
@@ -164,7 +174,8 @@ def test_page_renders(
         return bool(
             drv.find_elements(
                 By.CSS_SELECTOR,
-                '[data-testid="stSelectbox"], [data-testid="stFileUploader"], [data-testid="stAlert"]',
+                '[data-testid="stSelectbox"], [data-testid="stFileUploader"], '
+                '[data-testid="stAlert"]',
             )
         )  # type: ignore[attr-defined]
 
@@ -179,3 +190,159 @@ def test_page_renders(
     assert "Traceback" not in text
     exc = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')  # type: ignore[attr-defined]
     assert not exc, exc[0].text
+
+
+# --- interactive pages: a trained model card, model predictions on a map ------------------------
+
+BUSY = '[data-testid="stStatusWidget"], [data-testid*="Skeleton"], .stale-element'
+
+
+def _body(drv: object) -> str:
+    from selenium.webdriver.common.by import By
+
+    return drv.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+
+
+def _settle(drv: object, expected: list[str], timeout: float = PAGE_TIMEOUT_S) -> None:
+    """Wait until every expected text is shown and the app run has finished."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(_: object) -> bool:
+        if not all(e in _body(drv) for e in expected):
+            return False
+        return not drv.find_elements(By.CSS_SELECTOR, BUSY)  # type: ignore[attr-defined]
+
+    time.sleep(0.5)  # let the rerun triggered by the last interaction start
+    WebDriverWait(drv, timeout, poll_frequency=0.5).until(ready)
+
+
+def _widget(drv: object, testid: str, label: str) -> object:
+    from selenium.webdriver.common.by import By
+
+    for w in drv.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]'):  # type: ignore[attr-defined]
+        lab = w.find_elements(By.CSS_SELECTOR, '[data-testid="stWidgetLabel"], label')
+        if any(e.text.strip().startswith(label) for e in lab):
+            return w
+    raise AssertionError(f"no {testid} labelled {label!r} on the page")
+
+
+def _choose(drv: object, label: str, option: str) -> None:
+    """Pick ``option`` (prefix of its displayed text) in the selectbox labelled ``label``."""
+    from selenium.webdriver.common.by import By
+
+    box = _widget(drv, "stSelectbox", label)
+    # Streamlit >= 1.5x: a react-aria combobox (input + "Open" button; options role="option")
+    opener = box.find_elements(By.CSS_SELECTOR, 'button[aria-haspopup="listbox"]')  # type: ignore[attr-defined]
+    (opener or box.find_elements(By.CSS_SELECTOR, '[role="combobox"], [data-baseweb="select"]'))[  # type: ignore[attr-defined]
+        0
+    ].click()
+    time.sleep(0.5)
+    opts = drv.find_elements(By.CSS_SELECTOR, '[role="option"]')  # type: ignore[attr-defined]
+    hit = [o for o in opts if o.text.strip().startswith(option)]
+    assert hit, f"{option!r} not among {[o.text for o in opts]}"
+    hit[0].click()
+
+
+def _tick(drv: object, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    _widget(drv, "stCheckbox", label).find_element(By.TAG_NAME, "label").click()  # type: ignore[attr-defined]
+
+
+def _click(drv: object, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    buttons = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stButton"] button')  # type: ignore[attr-defined]
+    hit = [b for b in buttons if b.text.strip() == text]
+    assert hit, f"no button {text!r} among {[b.text for b in buttons]}"
+    hit[0].click()
+
+
+def _shot(drv: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    drv.save_screenshot(str(SHOTS / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+def _no_errors(drv: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    text = _body(drv)
+    assert "Traceback" not in text
+    exc = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')  # type: ignore[attr-defined]
+    assert not exc, exc[0].text
+
+
+def _scroll_to(drv: object, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    el = drv.find_element(By.XPATH, f"//*[contains(text(), {text!r})]")  # type: ignore[attr-defined]
+    drv.execute_script("arguments[0].scrollIntoView({block: 'start'});", el)  # type: ignore[attr-defined]
+    time.sleep(1.0)
+
+
+def test_screening_trains_ranks_and_proposes(server: str, driver: object) -> None:
+    """Select FASnIBr, use simulated data, train PLQY: the model card and calibration plot."""
+    from selenium.webdriver.common.by import By
+
+    drv = driver
+    drv.get(f"{server}/screening")  # type: ignore[attr-defined]
+    try:
+        _settle(drv, ["Screening", "Train at least one model"])
+        _choose(drv, "Family", "FASnIBr")
+        _settle(drv, ["PLQY"])
+        _tick(drv, "Use simulated data")
+        _settle(drv, ["Simulated data is included"])
+        _click(drv, "Train")
+        _settle(drv, ["Model card", "Cross-validation", "2 · Ranked candidates"], TRAIN_TIMEOUT_S)
+        plots = drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")  # type: ignore[attr-defined]
+        assert plots, "calibration plot"
+        _scroll_to(drv, "1 · Train surrogate models")
+        _shot(drv, "screening")
+        text = _body(drv)
+        assert "trained on SIMULATED data" in text
+        assert "only 15 training points" in text
+        _no_errors(drv)
+        _click(drv, "Rank candidates")
+        _settle(drv, ["Top ", "candidates not yet made"])
+        _scroll_to(drv, "2 · Ranked candidates")
+        _shot(drv, "screening_rank")
+        _no_errors(drv)
+        _click(drv, "Propose")
+        _settle(drv, ["Campaign", "Download milling plan (CSV)", "Ingest"])
+        _scroll_to(drv, "3 · Propose the next batch")
+        _shot(drv, "screening_propose")
+        _no_errors(drv)
+    except Exception:
+        _shot(drv, "screening_failure")
+        raise
+
+
+def test_maps_shows_model_predictions(server: str, driver: object) -> None:
+    """FASnIBr PLQY against z with the model's mean ± 1σ drawn over the simulated points."""
+    from selenium.webdriver.common.by import By
+
+    drv = driver
+    drv.get(f"{server}/maps")  # type: ignore[attr-defined]
+    try:
+        _settle(drv, ["Composition maps", "FAMAPbI3"])
+        _choose(drv, "Family", "FASnIBr")
+        _settle(drv, ["FASnIBr"])
+        _choose(drv, "Property", "PLQY")
+        _settle(drv, ["PLQY of FASnIBr"])
+        _tick(drv, "Model learns from simulated data too")
+        _settle(drv, ["Show model predictions"])
+        _tick(drv, "Show model predictions")
+        _settle(drv, ["line = mean, band = ±1σ"], TRAIN_TIMEOUT_S)
+        assert drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")  # type: ignore[attr-defined]
+        legend = " ".join(
+            e.text
+            for e in drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .legendtext")  # type: ignore[attr-defined]
+        )
+        assert "model prediction" in legend and "model ±1σ" in legend
+        _scroll_to(drv, "Show model predictions")
+        _shot(drv, "maps")
+        _no_errors(drv)
+    except Exception:
+        _shot(drv, "maps_failure")
+        raise
