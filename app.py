@@ -12,11 +12,11 @@ from matdb_app import ui_state as ui
 st.set_page_config(page_title="matdb", page_icon="⚗️", layout="wide")
 
 PAGES = [
-    st.Page("pages/explore.py", title="Explore", icon=":material/table_view:", default=True),
-    st.Page("pages/spectra.py", title="Spectra", icon=":material/ssid_chart:"),
-    st.Page("pages/maps.py", title="Composition maps", icon=":material/scatter_plot:"),
-    st.Page("pages/screening.py", title="Screening", icon=":material/science:"),
-    st.Page("pages/ingest.py", title="Ingest", icon=":material/upload_file:"),
+    st.Page("app_pages/explore.py", title="Explore", icon=":material/table_view:", default=True),
+    st.Page("app_pages/spectra.py", title="Spectra", icon=":material/ssid_chart:"),
+    st.Page("app_pages/maps.py", title="Composition maps", icon=":material/scatter_plot:"),
+    st.Page("app_pages/screening.py", title="Screening", icon=":material/science:"),
+    st.Page("app_pages/ingest.py", title="Ingest", icon=":material/upload_file:"),
 ]
 
 nav = st.navigation(PAGES)

@@ -61,7 +61,8 @@ def resolve_target(target: str, family: str | None, stability_metric: str | None
         from screening.stability import stability_metric_for
 
         if family is None:
-            raise ScreeningError("the 'stability' target depends on the family (its stability metric); give --family")
+            raise ScreeningError("the 'stability' target depends on the family (its stability metric); "
+                                 "choose a family (--family)")
         m = stability_metric_for(family, stability_metric)
         label = m.name if m.quantity in ("ratio", "energy", "relative_energy") else None
         return TargetSpec("stability", m.quantity, label, m.direction, m.unit)
@@ -92,7 +93,8 @@ def training_frame(db: Database, target: str, family: str | Sequence[str] | None
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if df.empty or df["value"].notna().sum() == 0:
         where = f" for {', '.join(fams)}" if fams else ""
-        extra = "" if include_simulated else " (simulated data are excluded unless --include-simulated)"
+        extra = "" if include_simulated else (" (simulated data are excluded unless asked for: "
+                                              "--include-simulated / 'use simulated data')")
         raise ScreeningError(f"no numeric '{target}' results{where} to train on{extra}")
     df = df[df["value"].notna()].copy()
     df["key"] = [f"{f}|{json.dumps(c, sort_keys=True)}|{json.dumps(_num_process(p), sort_keys=True)}"
@@ -210,8 +212,10 @@ _MODEL_CACHE: dict[tuple[Any, ...], TrainedModel] = {}
 
 def train(db: Database, target: str, family: str | Sequence[str] | None = None, kind: str = "auto",
           include_simulated: bool = False, *, stability_metric: str | None = None, save: bool = False,
-          random_state: int = 0) -> TrainedModel:
-    """Train (or reuse, if the training data are unchanged) a surrogate for ``target``."""
+          random_state: int = 0, features: FeatureSpec | None = None) -> TrainedModel:
+    """Train (or reuse, if the training data are unchanged) a surrogate for ``target``.
+
+    ``features`` fixes the feature set (several objectives ranked together share one)."""
     from screening.surrogate import SurrogateError, train_surrogate
 
     kind = {"rf": "forest", "random_forest": "forest", "extra_trees": "forest"}.get(kind, kind)
@@ -222,7 +226,7 @@ def train(db: Database, target: str, family: str | Sequence[str] | None = None, 
             f"only {len(tr)} distinct compositions/processes with '{target}' results; a surrogate needs at "
             f"least {MIN_TRAINING_POINTS} (ingest more data, or --include-simulated for simulated campaigns)")
     spec = resolve_target(target, tr["family"].iloc[0] if target == "stability" else None, stability_metric)
-    feats = choose_features(tr, fams_map)
+    feats = features or choose_features(tr, fams_map)
     X = feats.featurize(candidate_frame(tr), fams_map)
     y = tr["y"].to_numpy(float)
     y_fit = -y if spec.direction == "lower" else y
@@ -327,6 +331,25 @@ def _space(db: Database, family: str, space: str | Path | Mapping[str, Any] | No
     return dataclasses.replace(sp, process=process)
 
 
+def train_objectives(db: Database, family: str, objectives: Sequence[str], kind: str, include_simulated: bool,
+                     stability_metric: str | None = None) -> list[TrainedModel]:
+    """Models for several objectives on one shared feature set (the union of what each needs), so
+    one candidate featurisation serves them all."""
+    models = [train(db, o, family, kind, include_simulated, stability_metric=stability_metric) for o in objectives]
+    if len(models) < 2 or len({m.features.descriptors for m in models}) == 1:
+        return models
+    descs: list[str] = []
+    process: list[str] = []
+    fill: dict[str, float] = {}
+    for m in models:
+        descs += [d for d in m.features.descriptors if d not in descs]
+        process += [p for p in m.features.process if p not in process]
+        fill.update({k: v for k, v in m.features.fill.items() if k not in fill})
+    shared = FeatureSpec(tuple(descs), tuple(process), fill)
+    return [train(db, o, family, kind, include_simulated, stability_metric=stability_metric, features=shared)
+            for o in objectives]
+
+
 def made_experiments(db: Database, family: str) -> pd.DataFrame:
     """Compositions/processes already made for a family (any provenance), candidate-style columns."""
     s = db.samples(family=family)
@@ -359,7 +382,7 @@ def rank(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n: in
 
     if backend not in ("numpy", "dask"):
         raise ScreeningError(f"unknown backend '{backend}': use numpy or dask")
-    models = [train(db, o, family, kind, include_simulated, stability_metric=stability_metric) for o in objectives]
+    models = train_objectives(db, family, objectives, kind, include_simulated, stability_metric)
     sp = _space(db, family, space, models, constraints)
     featurizers = {o: m for o, m in zip(objectives, models, strict=True)}
     fams = db.families()
@@ -433,7 +456,7 @@ def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n:
     objectives = list(objectives)
     if not isinstance(n, int) or n < 1:
         raise ScreeningError(f"the batch size must be a positive integer, got {n!r}")
-    models = [train(db, o, family, kind, include_simulated, stability_metric=stability_metric) for o in objectives]
+    models = train_objectives(db, family, objectives, kind, include_simulated, stability_metric)
     fams = db.families()
     top = rank(db, family, objectives, n=max(preselect, 10 * n), space=space, weights=weights,
                acquisition=acquisition if acquisition in ("ucb", "ei", "pi", "mean") else "ucb",
@@ -543,10 +566,11 @@ def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.D
 
 
 def predict_grid(db: Database, family: str, target: str, axes: Sequence[str], n: int = 41,
-                 include_simulated: bool = False) -> pd.DataFrame:
-    """Model mean and std over a grid of one or two axes (composition or process variables);
-    other variables at the median of the training data."""
-    model = train(db, target, family, "auto", include_simulated)
+                 include_simulated: bool = False, kind: str = "auto") -> pd.DataFrame:
+    """Model mean, std and the central 68 % interval (lo68, hi68; asymmetric for bounded targets)
+    over a grid of one or two axes (composition or process variables); other variables at the
+    median of the training data."""
+    model = train(db, target, family, kind, include_simulated)
     fam = db.families()[family]
     tr = candidate_frame(model.train[model.train["family"] == family])
     grids = {}
@@ -572,4 +596,8 @@ def predict_grid(db: Database, family: str, target: str, axes: Sequence[str], n:
             df[k] = model.features.fill[k]
     mean, std = model.predict(df, db.families())
     df["mean"], df["std"] = mean if model.spec.direction == "higher" else -mean, std
+    lo, hi = model.surrogate.predict_interval(model.features.featurize(df, db.families()), 0.68)
+    if model.spec.direction == "lower":
+        lo, hi = -hi, -lo
+    df["lo68"], df["hi68"] = lo, hi
     return df

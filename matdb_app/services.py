@@ -178,7 +178,8 @@ def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.D
     return ss.milling_plan(db, plan, batch_mass_mg)
 
 
-def predict_grid(db: Database, family: str, target: str, axes: list[str], n: int = 41) -> pd.DataFrame:
+def predict_grid(db: Database, family: str, target: str, axes: list[str], n: int = 41,
+                 include_simulated: bool = False, kind: str = "auto") -> pd.DataFrame:
     from matdb_app import screening_service as ss
 
-    return ss.predict_grid(db, family, target, axes, n)
+    return ss.predict_grid(db, family, target, axes, n, include_simulated, kind)

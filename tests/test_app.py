@@ -175,7 +175,7 @@ def page(name: str | None = None) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     if name:
-        at.switch_page(f"pages/{name}.py").run()
+        at.switch_page(f"app_pages/{name}.py").run()
         assert not at.exception, at.exception
     return at
 
@@ -363,7 +363,7 @@ def test_ingest_loads_a_good_file(app_url: str) -> None:
     assert db.samples(sample="nb7-s1")["family"].tolist() == ["FAPbIBr"]
     db.close()
     # the Explore page sees the new sample (caches keyed by the data version)
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("app_pages/explore.py").run()
     assert "nb7-s1" in set(at.dataframe[0].value["sample_id"])
 
 

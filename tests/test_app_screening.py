@@ -84,7 +84,7 @@ def shared_url(screening_sqlite: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
 def page(name: str) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
-    at.switch_page(f"pages/{name}.py").run()
+    at.switch_page(f"app_pages/{name}.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -102,7 +102,7 @@ def test_milling_plan_reproduces_the_paper_masses(lit_db) -> None:  # type: igno
 
 
 def test_stability_needs_a_family_and_data(lit_db) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ss.ScreeningError, match="give --family"):
+    with pytest.raises(ss.ScreeningError, match="choose a family"):
         ss.train(lit_db, "stability")
     with pytest.raises(ss.ScreeningError, match="no numeric"):
         ss.train(lit_db, "stability", "FAMAPbI3")
@@ -145,3 +145,24 @@ def test_rank_on_dask_equals_numpy(lit_db, tmp_path: Path) -> None:  # type: ign
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
     with pytest.raises(ss.ScreeningError, match="unknown backend"):
         ss.rank(lit_db, "FASnIBr", ["plqy"], include_simulated=True, backend="spark")
+
+
+def test_two_objectives_with_different_features_share_one_feature_set(lit_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from screening.simulate import ground_truth
+
+    f = _simulated_plqy_table(tmp_path / "sim.csv", "FASnIBr", 12)
+    # a second objective measured on z only (no milling time): its own model would use fewer features
+    z = np.array([2.0, 2.3, 2.6, 2.9, 3.0])
+    gap = ground_truth("FASnIBr", {"z": z})["bandgap"]
+    pd.DataFrame({"family": "FASnIBr", "z": z, "bandgap [eV]": gap.round(4), "provenance": "simulated",
+                  "source": "simulator"}).to_csv(tmp_path / "gap.csv", index=False)
+    assert services.ingest(lit_db, [f, tmp_path / "gap.csv"], progress=False).ok
+    a = ss.train(lit_db, "plqy", "FASnIBr", include_simulated=True).features.descriptors
+    b = ss.train(lit_db, "bandgap", "FASnIBr", include_simulated=True).features.descriptors
+    assert a != b
+    r = ss.rank(lit_db, "FASnIBr", ["plqy", "bandgap"], n=10, include_simulated=True)
+    assert {"plqy_mean", "bandgap_mean", "pareto"} <= set(r.columns)
+    front = pd.DataFrame(r.attrs["pareto_front"])
+    assert len(front) >= 1 and {"plqy_mean", "bandgap_mean"} <= set(front.columns)
+    g = ss.predict_grid(lit_db, "FASnIBr", "plqy", ["z"], n=5, include_simulated=True)
+    assert (g["lo68"] <= g["mean"]).all() and (g["mean"] <= g["hi68"]).all() and g["lo68"].ge(0).all()
