@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["descriptors", "features", "ingest", "surrogate", "loop"]
+ORDER = ["descriptors", "features", "ingest", "ui", "surrogate", "loop"]
 
 
 def _modules() -> list[str]:
