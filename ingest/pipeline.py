@@ -171,6 +171,10 @@ def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutco
             return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
         except IngestError as exc:
             return FileOutcome(prep.file, "rejected", str(exc), errors=[str(exc)])
+        except UnicodeEncodeError:
+            msg = (f"{prep.file}: contains text that is not valid Unicode (e.g. an unpaired surrogate); "
+                   "nothing was written")
+            return FileOutcome(prep.file, "rejected", msg, errors=[msg])
         except (IntegrityError, DBAPIError) as exc:
             retryable = isinstance(exc, IntegrityError) or "deadlock" in str(exc).lower() \
                 or "could not serialize" in str(exc).lower()

@@ -812,3 +812,12 @@ def test_fuzz_record_fields(tmp_path: Path, values: list[object]) -> None:
     }
     p = write(tmp_path, "rec.json", json.dumps(doc, default=str))
     _read_only_ingest_errors(p)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_unpaired_surrogate_is_a_validation_error(tmp_path: Path, suffix: str) -> None:
+    p = tmp_path / f"bad{suffix}"
+    p.write_text('{"matdb": 1, "source": {"key": "nb", "kind": "notebook"}, "samples": '
+                 '[{"id": "\\ud800x", "family": "FAMAPbI3", "params": {"x": 0.5}}]}', encoding="utf-8")
+    with pytest.raises(IngestError, match=r"samples\[0\]\.id.*invalid Unicode"):
+        read_file(p)

@@ -50,6 +50,13 @@ def read_records(path: Path, text: str) -> Document:
         )
     try:
         data = _plain(data)
+    except _BadText as exc:
+        raise fail(
+            "text contains an invalid Unicode character (an unpaired surrogate such as \\ud800, "
+            "which no database can store); fix or remove it",
+            path,
+            field=exc.where or None,
+        ) from None
     except RecursionError:
         raise fail(
             "the document is nested too deeply (or refers to itself through YAML anchors)", path
@@ -66,14 +73,35 @@ def read_records(path: Path, text: str) -> Document:
     return doc
 
 
-def _plain(obj: Any, depth: int = 0) -> Any:
-    """YAML dates/datetimes -> ISO text (record fields are text); keys -> str."""
+class _BadText(ValueError):
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+def _check_text(s: str, where: str) -> str:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes in JSON/YAML
+        raise _BadText(where) from None
+    return s
+
+
+def _plain(obj: Any, depth: int = 0, where: str = "") -> Any:
+    """YAML dates/datetimes -> ISO text (record fields are text); keys -> str; text must be
+    valid Unicode (storable as UTF-8)."""
     if depth > 200:
         raise RecursionError
     if isinstance(obj, dict):
-        return {(k if isinstance(k, str) else str(k)): _plain(v, depth + 1) for k, v in obj.items()}
+        out = {}
+        for k, v in obj.items():
+            key = _check_text(k if isinstance(k, str) else str(k), where)
+            out[key] = _plain(v, depth + 1, f"{where}.{key}" if where else key)
+        return out
     if isinstance(obj, list):
-        return [_plain(v, depth + 1) for v in obj]
+        return [_plain(v, depth + 1, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, str):
+        return _check_text(obj, where)
     if isinstance(obj, (dt.date, dt.datetime)):
         return obj.isoformat()
     return obj
