@@ -15,9 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 import matdb
+
+# CI must be reproducible: there the fuzz tests replay a fixed, derandomised set of examples
+# (locally they explore new ones every run, and a failure prints how to reproduce it).
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 PG_ADMIN_URL = os.environ.get("MATDB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("MATDB_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
