@@ -114,3 +114,25 @@ def test_init_creates_a_new_database_with_the_bundled_data(tmp_path: Path) -> No
     assert "rejected: 0" in r.output
     r = invoke("info", "--db", url)
     assert "literature" in r.output
+
+
+def test_train_rank_propose_on_the_bundled_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'lit.sqlite'}"
+    assert invoke("init", "--bundled", "--db", url).exit_code == 0
+    r = invoke("train", "--family", "CsPbI3-agZIF62", "--db", url)
+    assert r.exit_code == 0, r.output
+    assert "n_train=3" in r.output and "trained on literature" in r.output
+    assert "only 3 training points" in r.output  # the model says it has few points
+    r = invoke("rank", "--family", "CsPbI3-agZIF62", "--n", "5", "--db", url)
+    assert r.exit_code == 0, r.output
+    assert "plqy_mean" in r.output
+    plan = tmp_path / "plan.csv"
+    r = invoke("propose", "--family", "CsPbI3-agZIF62", "--n", "2", "--out", str(plan), "--batch-mass", "400",
+               "--db", url)
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(plan)
+    assert len(df) == 2 and list(df.columns[:4]) == ["proposal_id", "family", "formula", "params"]
+    assert pd.read_csv(tmp_path / "plan_milling.csv")["mass_mg"].groupby(
+        pd.read_csv(tmp_path / "plan_milling.csv")["proposal_id"]).sum().to_numpy() == pytest.approx(400.0)
+    r = invoke("train", "--target", "stability", "--db", url)
+    assert r.exit_code == 2 and "choose a family" in r.output
