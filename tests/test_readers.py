@@ -138,22 +138,18 @@ def test_tlis_descending_wavelengths_are_sorted(tmp_path: Path) -> None:
 
 
 def test_simulator_written_run_is_readable(tmp_path: Path) -> None:
-    sim = pytest.importorskip("screening.simulate")
-    if not (hasattr(sim, "simulate_run") and hasattr(sim, "write_tlis_csv")):
-        pytest.skip("screening.simulate has no simulate_run/write_tlis_csv")
-    import inspect
+    from screening import simulate as sim
 
-    try:
-        run = sim.simulate_run("FAMAPbI3", {"x": 0.8}, seed=0)
-    except TypeError:
-        pytest.skip(f"unknown simulate_run signature {inspect.signature(sim.simulate_run)}")
-    out = sim.write_tlis_csv(run, tmp_path / "sim_run.csv")
-    path = Path(out) if isinstance(out, (str, Path)) else tmp_path / "sim_run.csv"
-    doc = read_file(path)
+    run = sim.simulate_run("FAMAPbI3", {"x": 0.8}, seed=0)
+    paths = sim.write_tlis_csv(run, tmp_path / "sim_run.csv")
+    assert [p.name for p in paths] == ["sim_run.csv", "sim_run_ref.csv"]
+    doc = read_file(paths[0])
     (m,) = doc.measurements
     assert m.provenance == "simulated"
-    data = load_array(m.arrays[0], path.parent)
-    assert data.values.ndim == 2 and np.isfinite(data.values).all()
+    data = load_array(m.arrays[0], paths[0].parent)
+    np.testing.assert_allclose(data.values, run.values, rtol=1e-6, atol=0.051)  # written with 0.1 counts
+    np.testing.assert_allclose(data.reference, run.reference, atol=0.051)
+    np.testing.assert_allclose(data.axes["time"][0], run.times_min, rtol=1e-6)
 
 
 # --- pXRD, JCAMP-DX, structures ------------------------------------------------------------------
