@@ -115,22 +115,17 @@ def _dumps(obj: Any) -> str:
 
 
 def hashed_json(obj: Any) -> tuple[str, str]:
-    """(content hash, JSON text to store) of a record's content, dumping it once when possible.
+    """(content hash, JSON text to store) of a record's content, serialising it once when possible.
 
-    The hash is :func:`ingest.validate.content_hash` (SHA-256 of ``json.dumps(obj,
-    sort_keys=True, default=str)``). When ``obj`` holds only JSON types, that text is also the
-    stored content; otherwise the stored content is the JSON of :func:`_jsonable` ``(obj)``.
+    The hash is :func:`ingest.validate.content_hash` (SHA-256 of the canonical JSON). When ``obj``
+    holds only JSON types, that text is also the stored content; otherwise the stored content is
+    the canonical JSON of :func:`_jsonable` ``(obj)``.
     """
-    plain = True
+    from ingest.validate import canonical_json
 
-    def _default(o: Any) -> str:
-        nonlocal plain
-        plain = False
-        return str(o)
-
-    text = json.dumps(obj, sort_keys=True, default=_default)
+    text, plain = canonical_json(obj)
     h = hashlib.sha256(text.encode()).hexdigest()
-    return h, (text if plain else json.dumps(_jsonable(obj), sort_keys=True))
+    return h, (text if plain else canonical_json(_jsonable(obj))[0])
 
 
 def _chunks(seq: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ingest import records as R
 from ingest.errors import ArrayData, IngestError, IngestErrors
 from matdb import families as fam
@@ -39,9 +41,28 @@ class Prepared:
     measurements: list[dict[str, Any]] = field(default_factory=list)
 
 
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def canonical_json(obj: Any) -> tuple[str, bool]:
+    """Canonical JSON text of ``obj`` (sorted keys, compact; orjson) and whether ``obj`` held only
+    JSON types (False when something had to be written as its ``str``)."""
+    plain = True
+
+    def _default(o: Any) -> str:
+        nonlocal plain
+        plain = False
+        return str(o)
+
+    try:
+        return orjson.dumps(obj, option=_ORJSON_OPTS, default=_default).decode(), plain
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
+        return json.dumps(obj, sort_keys=True, default=_default, separators=(",", ":")), plain
+
+
 def content_hash(obj: Any) -> str:
-    """SHA-256 of the canonical JSON of ``obj``."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+    """SHA-256 of the canonical JSON of ``obj`` (the identity of a record's content)."""
+    return hashlib.sha256(canonical_json(obj)[0].encode()).hexdigest()
 
 
 def _source_provenance(kind: str) -> str:
