@@ -14,7 +14,7 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# matdb benchmark report",
         "",
-        f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
-        f"- machine: {platform.platform()}, {platform.processor() or platform.machine()}, python {platform.python_version()}",
+        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"- machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}",
         "- every number is measured in this run; ratios compare matdb with a baseline run alongside it",
         "",
     ]

@@ -8,7 +8,7 @@ load and the history of explicit updates), Campaign and Proposal (screening), Sa
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -21,7 +21,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-
     Text,
     UniqueConstraint,
 )
@@ -43,7 +42,7 @@ BlobType = LargeBinary().with_variant(BYTEA(), "postgresql")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -54,17 +54,27 @@ def _condition(conditions: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
-def analyze(db: Database, *, force: bool = False, progress: bool = True,
-            measurement: str | None = None) -> AnalysisReport:
+def analyze(
+    db: Database, *, force: bool = False, progress: bool = True, measurement: str | None = None
+) -> AnalysisReport:
     """Compute missing (or outdated) features for every stored TLIS run."""
     from screening.spectra import SpectrumError, extract_features
 
     stamp = method_stamp()
     with db.session() as s:
-        q = (select(M.ArrayResult.id, M.ArrayResult.kind, M.ArrayResult.meta, M.Measurement.id,
-                    M.Measurement.key, M.Measurement.conditions)
-             .join(M.Measurement, M.ArrayResult.measurement_id == M.Measurement.id)
-             .where(M.ArrayResult.kind.in_(RUN_KINDS)).order_by(M.ArrayResult.id))
+        q = (
+            select(
+                M.ArrayResult.id,
+                M.ArrayResult.kind,
+                M.ArrayResult.meta,
+                M.Measurement.id,
+                M.Measurement.key,
+                M.Measurement.conditions,
+            )
+            .join(M.Measurement, M.ArrayResult.measurement_id == M.Measurement.id)
+            .where(M.ArrayResult.kind.in_(RUN_KINDS))
+            .order_by(M.ArrayResult.id)
+        )
         if measurement:
             q = q.where(M.Measurement.key == measurement)
         runs = s.execute(q).all()
@@ -94,15 +104,22 @@ def analyze(db: Database, *, force: bool = False, progress: bool = True,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fs = extract_features(kind, data["values"], coords.get("wavelength"), coords.get("time"),
-                                      reference=data.get("reference"), **opts)
+                fs = extract_features(
+                    kind,
+                    data["values"],
+                    coords.get("wavelength"),
+                    coords.get("time"),
+                    reference=data.get("reference"),
+                    **opts,
+                )
             error = None
         except SpectrumError as exc:
             fs, error = None, str(exc)
         with db.transaction() as s:
             s.execute(delete(M.Result).where(M.Result.measurement_id == mid, M.Result.derived.is_(True)))
-            old = s.scalars(select(M.ArrayResult).where(M.ArrayResult.measurement_id == mid,
-                                                        M.ArrayResult.kind == SERIES_KIND)).all()
+            old = s.scalars(
+                select(M.ArrayResult).where(M.ArrayResult.measurement_id == mid, M.ArrayResult.kind == SERIES_KIND)
+            ).all()
             for o in old:
                 if (o.meta or {}).get("source_array_id") == array_id:
                     s.delete(o)
@@ -121,8 +138,8 @@ def analyze(db: Database, *, force: bool = False, progress: bool = True,
 
 
 def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: str) -> int:
-    from ingest.load import array_row
     from ingest.errors import ArrayData
+    from ingest.load import array_row
 
     n = 0
     series_names: list[str] = []
@@ -131,27 +148,53 @@ def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: s
     times = np.zeros(0)
     if fs is not None:
         for i, f in enumerate(fs.features.values()):
-            if f.quantity is None or f.quantity not in units.QUANTITIES or f.value is None \
-                    or not np.isfinite(f.value):
+            if f.quantity is None or f.quantity not in units.QUANTITIES or f.value is None or not np.isfinite(f.value):
                 continue
             try:
                 value, unit = units.to_canonical(f.quantity, f.value, f.unit)
-                unc = None if f.uncertainty is None or not np.isfinite(f.uncertainty) else abs(
-                    units.convert(f.uncertainty, f.unit, unit) - units.convert(0.0, f.unit, unit))
+                unc = (
+                    None
+                    if f.uncertainty is None or not np.isfinite(f.uncertainty)
+                    else abs(units.convert(f.uncertainty, f.unit, unit) - units.convert(0.0, f.unit, unit))
+                )
             except units.UnitError:
                 continue
-            s.add(M.Result(measurement_id=mid, position=1000 + i, quantity=f.quantity, value=value, unit=unit,
-                           uncertainty=unc, label=f.name if f.name != f.quantity else None, derived=True,
-                           method=f.method, method_version=f.version, note=f.note or None))
+            s.add(
+                M.Result(
+                    measurement_id=mid,
+                    position=1000 + i,
+                    quantity=f.quantity,
+                    value=value,
+                    unit=unit,
+                    uncertainty=unc,
+                    label=f.name if f.name != f.quantity else None,
+                    derived=True,
+                    method=f.method,
+                    method_version=f.version,
+                    note=f.note or None,
+                )
+            )
             n += 1
         series_names = list(fs.series)
         units_ = [fs.series[k].unit for k in series_names]
         times = np.asarray(fs.times_min, dtype=float)
         mat = np.vstack([fs.series[k].values for k in series_names]) if series_names else np.zeros((0, times.size))
-    meta = {"source_array_id": array_id, "stamp": stamp, "names": series_names, "units": units_,
-            "error": error, "warnings": list(fs.warnings) if fs is not None else []}
-    data = ArrayData(SERIES_KIND, mat, {"series": (np.arange(len(series_names), dtype=float), ""),
-                                        "time": (times, "min")}, "", None, meta)
+    meta = {
+        "source_array_id": array_id,
+        "stamp": stamp,
+        "names": series_names,
+        "units": units_,
+        "error": error,
+        "warnings": list(fs.warnings) if fs is not None else [],
+    }
+    data = ArrayData(
+        SERIES_KIND,
+        mat,
+        {"series": (np.arange(len(series_names), dtype=float), ""), "time": (times, "min")},
+        "",
+        None,
+        meta,
+    )
     s.add(array_row(mid, 1000, data))
     return n
 
@@ -166,8 +209,13 @@ def feature_series(db: Database, measurement_key: str) -> dict[str, Any] | None:
         return None
     t = a["axes"]["time"][0]
     meta = a["meta"]
-    return {"series": {n: (t, a["values"][i], u) for i, (n, u) in enumerate(zip(meta["names"], meta["units"], strict=True))},
-            "error": meta.get("error"), "warnings": meta.get("warnings", [])}
+    return {
+        "series": {
+            n: (t, a["values"][i], u) for i, (n, u) in enumerate(zip(meta["names"], meta["units"], strict=True))
+        },
+        "error": meta.get("error"),
+        "warnings": meta.get("warnings", []),
+    }
 
 
 # --- simulate -------------------------------------------------------------------------------------
@@ -194,9 +242,17 @@ def parse_param_values(specs: Sequence[str]) -> dict[str, list[float]]:
     return out
 
 
-def simulate(family: str, params: Mapping[str, Sequence[float]], *, mode: str = "reflectance",
-             n_times: int = 180, duration_min: float = 90.0, seed: int | None = 0,
-             out_dir: str | Path = "simulated", process: Mapping[str, float] | None = None) -> list[Path]:
+def simulate(
+    family: str,
+    params: Mapping[str, Sequence[float]],
+    *,
+    mode: str = "reflectance",
+    n_times: int = 180,
+    duration_min: float = 90.0,
+    seed: int | None = 0,
+    out_dir: str | Path = "simulated",
+    process: Mapping[str, float] | None = None,
+) -> list[Path]:
     """Write simulated TLIS runs (provenance "simulated") for every combination of ``params``."""
     from screening.simulate import simulate_run, write_tlis_csv
 
@@ -205,8 +261,15 @@ def simulate(family: str, params: Mapping[str, Sequence[float]], *, mode: str = 
     out = Path(out_dir)
     for i, combo in enumerate(itertools.product(*(params[n] for n in names))):
         p = dict(zip(names, combo, strict=True))
-        run = simulate_run(family, p, mode=mode, n_times=n_times, duration_min=duration_min,
-                           seed=None if seed is None else seed + i, process=process)
+        run = simulate_run(
+            family,
+            p,
+            mode=mode,
+            n_times=n_times,
+            duration_min=duration_min,
+            seed=None if seed is None else seed + i,
+            process=process,
+        )
         stem = f"sim-{family}-" + "-".join(f"{k}{v:g}" for k, v in p.items()) + f"-{mode}"
         paths += write_tlis_csv(run, out / f"{stem}.csv")
     return paths

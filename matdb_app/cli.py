@@ -13,8 +13,14 @@ from rich.table import Table
 
 from matdb_app import services
 
-app = typer.Typer(help="matdb: materials database and screening for mechanochemical perovskites.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="matdb: materials database and screening for mechanochemical perovskites.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
 def _console(stderr: bool = False) -> Console:
     """Rich console; when output is not a terminal (pipes, CI, logs) tables are not cut at 80 columns."""
     import os
@@ -36,8 +42,11 @@ def _refresh_width() -> None:
         if not (hasattr(stream, "isatty") and stream.isatty()):
             c.width = int(os.environ.get("COLUMNS", "200"))
 
-DbOpt = Annotated[Optional[str], typer.Option("--db", envvar="MATDB_URL",
-                                               help="Database URL or SQLite path (default: user data dir).")]
+
+DbOpt = Annotated[
+    Optional[str],
+    typer.Option("--db", envvar="MATDB_URL", help="Database URL or SQLite path (default: user data dir)."),
+]
 
 
 def fail(exc: BaseException) -> None:
@@ -70,8 +79,9 @@ def _report(report) -> None:  # type: ignore[no-untyped-def]
     for c in ("file", "status", "details"):
         t.add_column(c, overflow="fold")
     for f in report.files:
-        details = "see below" if f.status == "rejected" else ", ".join(
-            f"{k}: {v}" for k, v in sorted(f.counts.items()) if v)
+        details = (
+            "see below" if f.status == "rejected" else ", ".join(f"{k}: {v}" for k, v in sorted(f.counts.items()) if v)
+        )
         style = {"rejected": "red", "added": "green", "updated": "yellow"}.get(f.status, "")
         t.add_row(f.path, f"[{style}]{f.status}[/]" if style else f.status, details)
     console.print(t)
@@ -84,8 +94,10 @@ def _report(report) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def init(db: DbOpt = None,
-         bundled: Annotated[bool, typer.Option("--bundled/--empty", help="Load the bundled literature dataset.")] = False) -> None:
+def init(
+    db: DbOpt = None,
+    bundled: Annotated[bool, typer.Option("--bundled/--empty", help="Load the bundled literature dataset.")] = False,
+) -> None:
     """Create (or migrate) the database schema with Alembic."""
     try:
         d, report = services.init_db(db, bundled=bundled)
@@ -99,16 +111,21 @@ def init(db: DbOpt = None,
 
 
 @app.command()
-def ingest(paths: Annotated[list[Path], typer.Argument(help="Files and folders to load.")],
-           db: DbOpt = None,
-           update: Annotated[bool, typer.Option("--update", help="Replace changed records (old versions are kept).")] = False,
-           mapping: Annotated[Optional[Path], typer.Option(help="YAML file mapping table headers to matdb columns.")] = None,
-           check: Annotated[bool, typer.Option("--check", help="Validate only; write nothing.")] = False) -> None:
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to load.")],
+    db: DbOpt = None,
+    update: Annotated[bool, typer.Option("--update", help="Replace changed records (old versions are kept).")] = False,
+    mapping: Annotated[Optional[Path], typer.Option(help="YAML file mapping table headers to matdb columns.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate only; write nothing.")] = False,
+) -> None:
     """Load records (YAML/JSON), tables (CSV/XLSX), TLIS runs, pXRD patterns, JCAMP-DX, structures."""
     d = _db(db)
     try:
-        report = services.check(d, list(paths), mapping) if check else services.ingest(
-            d, list(paths), update=update, mapping=mapping)
+        report = (
+            services.check(d, list(paths), mapping)
+            if check
+            else services.ingest(d, list(paths), update=update, mapping=mapping)
+        )
     except services.USER_ERRORS as exc:
         fail(exc)
     _report(report)
@@ -117,11 +134,13 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files and folders t
 
 
 @app.command()
-def query(text: Annotated[str, typer.Argument(help='e.g. "family=FAMAPbI3,x>=0.4,quantity=steady_state_time"')] = "",
-          db: DbOpt = None,
-          samples: Annotated[bool, typer.Option("--samples", help="One row per sample instead of per result.")] = False,
-          out: Annotated[Optional[Path], typer.Option(help="Save the table (csv or parquet).")] = None,
-          limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
+def query(
+    text: Annotated[str, typer.Argument(help='e.g. "family=FAMAPbI3,x>=0.4,quantity=steady_state_time"')] = "",
+    db: DbOpt = None,
+    samples: Annotated[bool, typer.Option("--samples", help="One row per sample instead of per result.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Save the table (csv or parquet).")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
+) -> None:
     """Query results (or samples) with filters on family, composition, process, technique, values."""
     d = _db(db)
     try:
@@ -132,18 +151,34 @@ def query(text: Annotated[str, typer.Argument(help='e.g. "family=FAMAPbI3,x>=0.4
         df.to_parquet(out, index=False) if out.suffix == ".parquet" else df.to_csv(out, index=False)
         console.print(f"{len(df)} rows written to {out}")
         return
-    cols = (["sample_id", "family", "formula", "provenance", "label"] if samples else
-            ["sample_id", "family", "formula", "quantity", "value", "unit", "text", "label",
-             "technique", "provenance", "source_locator"])
+    cols = (
+        ["sample_id", "family", "formula", "provenance", "label"]
+        if samples
+        else [
+            "sample_id",
+            "family",
+            "formula",
+            "quantity",
+            "value",
+            "unit",
+            "text",
+            "label",
+            "technique",
+            "provenance",
+            "source_locator",
+        ]
+    )
     _print_df(df[[c for c in cols if c in df.columns]], limit)
     console.print(f"{len(df)} rows")
 
 
 @app.command()
-def export(out: Annotated[Path, typer.Option("--out", help="Output file.")],
-           db: DbOpt = None,
-           format: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: from suffix).")] = None,  # noqa: A002
-           where: Annotated[str, typer.Option(help="Filter, same syntax as `matdb query`.")] = "") -> None:
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Output file.")],
+    db: DbOpt = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: from suffix).")] = None,  # noqa: A002
+    where: Annotated[str, typer.Option(help="Filter, same syntax as `matdb query`.")] = "",
+) -> None:
     """Write the tidy long-format table: one row per scalar result."""
     d = _db(db)
     try:
@@ -156,15 +191,20 @@ def export(out: Annotated[Path, typer.Option("--out", help="Output file.")],
 
 
 @app.command()
-def info(db: DbOpt = None,
-         quantities: Annotated[bool, typer.Option("--quantities", help="List known quantities and units.")] = False,
-         families: Annotated[bool, typer.Option("--families", help="List material families.")] = False,
-         process: Annotated[bool, typer.Option("--process", help="List process parameters.")] = False) -> None:
+def info(
+    db: DbOpt = None,
+    quantities: Annotated[bool, typer.Option("--quantities", help="List known quantities and units.")] = False,
+    families: Annotated[bool, typer.Option("--families", help="List material families.")] = False,
+    process: Annotated[bool, typer.Option("--process", help="List process parameters.")] = False,
+) -> None:
     """Show the database, its contents, families and known quantities."""
     if quantities or families or process:
         d = _db(db) if families else None
-        for flag, fn in ((families, lambda: services.families_table(d)),
-                         (quantities, services.quantities_table), (process, services.process_table)):
+        for flag, fn in (
+            (families, lambda: services.families_table(d)),
+            (quantities, services.quantities_table),
+            (process, services.process_table),
+        ):
             if flag:
                 _print_df(fn(), 500)
         return
@@ -194,21 +234,30 @@ def schemas(out: Annotated[Path, typer.Option(help="Folder for the JSON Schemas.
 
 
 @app.command()
-def simulate(family: Annotated[str, typer.Option(help="Family slug, e.g. FAMAPbI3.")],
-             param: Annotated[list[str], typer.Option("--param", help="name=v1,v2 or name=lo:hi:step (repeatable).")],
-             mode: Annotated[str, typer.Option(help="reflectance or pl.")] = "reflectance",
-             n_times: Annotated[int, typer.Option(help="Spectra per run.")] = 180,
-             duration: Annotated[float, typer.Option(help="Run length (min).")] = 90.0,
-             seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
-             out_dir: Annotated[Path, typer.Option(help="Folder for the TLIS CSV files.")] = Path("simulated"),
-             ingest_: Annotated[bool, typer.Option("--ingest", help="Also load the runs into the database.")] = False,
-             db: DbOpt = None) -> None:
+def simulate(
+    family: Annotated[str, typer.Option(help="Family slug, e.g. FAMAPbI3.")],
+    param: Annotated[list[str], typer.Option("--param", help="name=v1,v2 or name=lo:hi:step (repeatable).")],
+    mode: Annotated[str, typer.Option(help="reflectance or pl.")] = "reflectance",
+    n_times: Annotated[int, typer.Option(help="Spectra per run.")] = 180,
+    duration: Annotated[float, typer.Option(help="Run length (min).")] = 90.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
+    out_dir: Annotated[Path, typer.Option(help="Folder for the TLIS CSV files.")] = Path("simulated"),
+    ingest_: Annotated[bool, typer.Option("--ingest", help="Also load the runs into the database.")] = False,
+    db: DbOpt = None,
+) -> None:
     """Write SIMULATED TLIS runs (tlis_csv format, provenance 'simulated') for any composition."""
     from matdb_app import analysis
 
     try:
-        paths = analysis.simulate(family, analysis.parse_param_values(param), mode=mode, n_times=n_times,
-                                  duration_min=duration, seed=seed, out_dir=out_dir)
+        paths = analysis.simulate(
+            family,
+            analysis.parse_param_values(param),
+            mode=mode,
+            n_times=n_times,
+            duration_min=duration,
+            seed=seed,
+            out_dir=out_dir,
+        )
     except services.USER_ERRORS as exc:
         fail(exc)
     console.print(f"wrote {len(paths)} files to {out_dir} (provenance: simulated)")
@@ -222,9 +271,11 @@ def simulate(family: Annotated[str, typer.Option(help="Family slug, e.g. FAMAPbI
 
 
 @app.command()
-def analyze(db: DbOpt = None,
-            force: Annotated[bool, typer.Option("--force", help="Recompute even if up to date.")] = False,
-            measurement: Annotated[Optional[str], typer.Option(help="Only this measurement id.")] = None) -> None:
+def analyze(
+    db: DbOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Recompute even if up to date.")] = False,
+    measurement: Annotated[Optional[str], typer.Option(help="Only this measurement id.")] = None,
+) -> None:
     """Compute spectral and kinetic features of every stored TLIS run (only what is missing)."""
     from matdb_app import analysis
 
@@ -233,8 +284,10 @@ def analyze(db: DbOpt = None,
         rep = analysis.analyze(d, force=force, measurement=measurement)
     except services.USER_ERRORS as exc:
         fail(exc)
-    console.print(f"analysed {rep.analysed} runs, {rep.skipped} up to date, {len(rep.failed)} failed; "
-                  f"{rep.results_stored} derived results stored")
+    console.print(
+        f"analysed {rep.analysed} runs, {rep.skipped} up to date, {len(rep.failed)} failed; "
+        f"{rep.results_stored} derived results stored"
+    )
     for key, msg in rep.failed:
         err.print(f"[red]failed:[/] {key}: {msg}", highlight=False)
     for key, msg in rep.warnings[:20]:
@@ -246,23 +299,33 @@ ObjOpt = Annotated[list[str], typer.Option("--objective", help="plqy, stability 
 
 def _show_card(card: dict) -> None:  # type: ignore[type-arg]
     cv = card.get("cv") or {}
-    console.print(f"model: {card.get('kind')} for {card.get('target_name', card.get('target'))} "
-                  f"({card.get('quantity')}), families {', '.join(card.get('families', []))}, "
-                  f"n_train={card.get('n_train')}, trained on {', '.join(card.get('training_provenance', []))}")
+    console.print(
+        f"model: {card.get('kind')} for {card.get('target_name', card.get('target'))} "
+        f"({card.get('quantity')}), families {', '.join(card.get('families', []))}, "
+        f"n_train={card.get('n_train')}, trained on {', '.join(card.get('training_provenance', []))}"
+    )
     if cv:
-        console.print(f"CV ({cv.get('scheme')}): RMSE {cv.get('rmse')}, MAE {cv.get('mae')}, "
-                      f"68 % coverage {cv.get('coverage_68')}, 95 % coverage {cv.get('coverage_95')}")
+        console.print(
+            f"CV ({cv.get('scheme')}): RMSE {cv.get('rmse')}, MAE {cv.get('mae')}, "
+            f"68 % coverage {cv.get('coverage_68')}, 95 % coverage {cv.get('coverage_95')}"
+        )
     for w in card.get("warnings", []):
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 @app.command()
-def train(target: Annotated[str, typer.Option(help="plqy, stability or a quantity name.")] = "plqy",
-          family: Annotated[Optional[str], typer.Option(help="Family slug (default: all with data).")] = None,
-          kind: Annotated[str, typer.Option(help="auto, gp or forest.")] = "auto",
-          include_simulated: Annotated[bool, typer.Option("--include-simulated", help="Also learn from simulated data.")] = False,
-          stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability' (default: the family's).")] = None,
-          db: DbOpt = None) -> None:
+def train(
+    target: Annotated[str, typer.Option(help="plqy, stability or a quantity name.")] = "plqy",
+    family: Annotated[Optional[str], typer.Option(help="Family slug (default: all with data).")] = None,
+    kind: Annotated[str, typer.Option(help="auto, gp or forest.")] = "auto",
+    include_simulated: Annotated[
+        bool, typer.Option("--include-simulated", help="Also learn from simulated data.")
+    ] = False,
+    stability_metric: Annotated[
+        Optional[str], typer.Option(help="Metric that defines 'stability' (default: the family's).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
     """Train a surrogate (GP with ARD Matern + noise, or a forest) and store it with its model card."""
     d = _db(db)
     try:
@@ -273,22 +336,34 @@ def train(target: Annotated[str, typer.Option(help="plqy, stability or a quantit
 
 
 @app.command()
-def rank(family: Annotated[str, typer.Option(help="Family slug.")],
-         objective: ObjOpt = ["plqy"],  # noqa: B006
-         n: Annotated[int, typer.Option(help="How many to show.")] = 20,
-         space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (default: built in).")] = None,
-         weight: Annotated[Optional[list[float]], typer.Option("--weight", help="Objective weights.")] = None,
-         include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
-         backend: Annotated[str, typer.Option(help="numpy or dask.")] = "numpy",
-         scheduler: Annotated[Optional[str], typer.Option(help="dask scheduler address (default: a local cluster).")] = None,
-         stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
-         out: Annotated[Optional[Path], typer.Option(help="Save the ranking as CSV.")] = None,
-         db: DbOpt = None) -> None:
+def rank(
+    family: Annotated[str, typer.Option(help="Family slug.")],
+    objective: ObjOpt = ["plqy"],  # noqa: B006
+    n: Annotated[int, typer.Option(help="How many to show.")] = 20,
+    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (default: built in).")] = None,
+    weight: Annotated[Optional[list[float]], typer.Option("--weight", help="Objective weights.")] = None,
+    include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
+    backend: Annotated[str, typer.Option(help="numpy or dask.")] = "numpy",
+    scheduler: Annotated[Optional[str], typer.Option(help="dask scheduler address (default: a local cluster).")] = None,
+    stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Save the ranking as CSV.")] = None,
+    db: DbOpt = None,
+) -> None:
     """Rank a family's candidate space by predicted value and uncertainty (Pareto flag for 2 objectives)."""
     d = _db(db)
     try:
-        df = services.rank(d, family, objective, n, space, weights=weight, include_simulated=include_simulated,
-                           backend=backend, scheduler=scheduler, stability_metric=stability_metric)
+        df = services.rank(
+            d,
+            family,
+            objective,
+            n,
+            space,
+            weights=weight,
+            include_simulated=include_simulated,
+            backend=backend,
+            scheduler=scheduler,
+            stability_metric=stability_metric,
+        )
     except services.USER_ERRORS as exc:
         fail(exc)
     if out:
@@ -298,24 +373,38 @@ def rank(family: Annotated[str, typer.Option(help="Family slug.")],
 
 
 @app.command()
-def propose(family: Annotated[str, typer.Option(help="Family slug.")],
-            objective: ObjOpt = ["plqy"],  # noqa: B006
-            n: Annotated[int, typer.Option(help="Batch size.")] = 8,
-            out: Annotated[Path, typer.Option(help="Plan CSV to fill in and ingest.")] = Path("plan.csv"),
-            acquisition: Annotated[str, typer.Option(help="ei, ucb, pi or mean.")] = "ei",
-            batch: Annotated[str, typer.Option(help="kriging_believer, local_penalization or q-ucb.")] = "kriging_believer",
-            space: Annotated[Optional[Path], typer.Option(help="YAML candidate space.")] = None,
-            weight: Annotated[Optional[list[float]], typer.Option("--weight")] = None,
-            include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
-            batch_mass: Annotated[Optional[float], typer.Option(help="Also write a milling plan for this batch mass (mg).")] = None,
-            stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
-            db: DbOpt = None) -> None:
+def propose(
+    family: Annotated[str, typer.Option(help="Family slug.")],
+    objective: ObjOpt = ["plqy"],  # noqa: B006
+    n: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    out: Annotated[Path, typer.Option(help="Plan CSV to fill in and ingest.")] = Path("plan.csv"),
+    acquisition: Annotated[str, typer.Option(help="ei, ucb, pi or mean.")] = "ei",
+    batch: Annotated[str, typer.Option(help="kriging_believer, local_penalization or q-ucb.")] = "kriging_believer",
+    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space.")] = None,
+    weight: Annotated[Optional[list[float]], typer.Option("--weight")] = None,
+    include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
+    batch_mass: Annotated[
+        Optional[float], typer.Option(help="Also write a milling plan for this batch mass (mg).")
+    ] = None,
+    stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
+    db: DbOpt = None,
+) -> None:
     """Propose the next N experiments; records the campaign and writes plan.csv (and a milling plan)."""
     d = _db(db)
     try:
-        key, plan = services.propose(d, family, objective, n, acquisition=acquisition, batch=batch, space=space,
-                                     weights=weight, include_simulated=include_simulated, out=out,
-                                     stability_metric=stability_metric)
+        key, plan = services.propose(
+            d,
+            family,
+            objective,
+            n,
+            acquisition=acquisition,
+            batch=batch,
+            space=space,
+            weights=weight,
+            include_simulated=include_simulated,
+            out=out,
+            stability_metric=stability_metric,
+        )
         if batch_mass:
             mp = services.milling_plan(d, plan, batch_mass)
             mp_path = out.with_name(out.stem + "_milling.csv")
@@ -324,8 +413,10 @@ def propose(family: Annotated[str, typer.Option(help="Family slug.")],
     except services.USER_ERRORS as exc:
         fail(exc)
     _print_df(plan, n)
-    console.print(f"campaign {key}: {len(plan)} proposals written to {out}. Fill in the result columns and "
-                  f"run `matdb ingest {out}`.")
+    console.print(
+        f"campaign {key}: {len(plan)} proposals written to {out}. Fill in the result columns and "
+        f"run `matdb ingest {out}`."
+    )
 
 
 def main() -> None:
@@ -339,8 +430,11 @@ def main() -> None:
     except Exception as exc:  # a bug, not a user mistake: one line, and the trace only on request
         if os.environ.get("MATDB_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} "
-                  "(set MATDB_DEBUG=1 for the traceback and please report it)", highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} "
+            "(set MATDB_DEBUG=1 for the traceback and please report it)",
+            highlight=False,
+        )
         sys.exit(3)
 
 

@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,20 @@ from matdb.families import Family
 
 #: Composition descriptors the models see (constant columns in the training data are dropped).
 COMPOSITION_FEATURES = (
-    "r_A", "r_B", "r_X", "tolerance_factor", "octahedral_factor", "bartel_tau", "mixing_entropy_total",
-    "size_mismatch_A", "size_mismatch_B", "halide_fraction_I", "halide_fraction_Br", "halide_fraction_Cl",
-    "formula_electronegativity_mean", "perovskite_mass_fraction",
+    "r_A",
+    "r_B",
+    "r_X",
+    "tolerance_factor",
+    "octahedral_factor",
+    "bartel_tau",
+    "mixing_entropy_total",
+    "size_mismatch_A",
+    "size_mismatch_B",
+    "halide_fraction_I",
+    "halide_fraction_Br",
+    "halide_fraction_Cl",
+    "formula_electronegativity_mean",
+    "perovskite_mass_fraction",
 )
 #: Process variables (candidate-space names) a model may use when its training data have them.
 PROCESS_FEATURES = ("milling_time_min", "aging_time_h", "additive_mol_pct", "sintering_temperature_C")
@@ -61,8 +72,9 @@ def resolve_target(target: str, family: str | None, stability_metric: str | None
         from screening.stability import stability_metric_for
 
         if family is None:
-            raise ScreeningError("the 'stability' target depends on the family (its stability metric); "
-                                 "choose a family (--family)")
+            raise ScreeningError(
+                "the 'stability' target depends on the family (its stability metric); choose a family (--family)"
+            )
         m = stability_metric_for(family, stability_metric)
         label = m.name if m.quantity in ("ratio", "energy", "relative_energy") else None
         return TargetSpec("stability", m.quantity, label, m.direction, m.unit)
@@ -79,12 +91,18 @@ def _provenances(include_simulated: bool) -> list[str]:
     return ["literature", "measured", "simulated"] if include_simulated else ["literature", "measured"]
 
 
-def training_frame(db: Database, target: str, family: str | Sequence[str] | None = None, *,
-                   include_simulated: bool = False, stability_metric: str | None = None) -> pd.DataFrame:
+def training_frame(
+    db: Database,
+    target: str,
+    family: str | Sequence[str] | None = None,
+    *,
+    include_simulated: bool = False,
+    stability_metric: str | None = None,
+) -> pd.DataFrame:
     """One row per distinct (family, composition, process) with the mean measured target value."""
     fams = [family] if isinstance(family, str) else (list(family) if family else None)
     frames = []
-    for fam in (fams or [None]):
+    for fam in fams or [None]:
         spec = resolve_target(target, fam, stability_metric)
         df = db.results(quantity=spec.quantity, family=fam, provenance=_provenances(include_simulated))
         if spec.label is not None and not df.empty:
@@ -93,25 +111,40 @@ def training_frame(db: Database, target: str, family: str | Sequence[str] | None
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if df.empty or df["value"].notna().sum() == 0:
         where = f" for {', '.join(fams)}" if fams else ""
-        extra = "" if include_simulated else (" (simulated data are excluded unless asked for: "
-                                              "--include-simulated / 'use simulated data')")
+        extra = (
+            ""
+            if include_simulated
+            else (" (simulated data are excluded unless asked for: --include-simulated / 'use simulated data')")
+        )
         raise ScreeningError(f"no numeric '{target}' results{where} to train on{extra}")
     df = df[df["value"].notna()].copy()
-    df["key"] = [f"{f}|{json.dumps(c, sort_keys=True)}|{json.dumps(_num_process(p), sort_keys=True)}"
-                 for f, c, p in zip(df["family"], df["composition_params"], df["process"], strict=True)]
+    df["key"] = [
+        f"{f}|{json.dumps(c, sort_keys=True)}|{json.dumps(_num_process(p), sort_keys=True)}"
+        for f, c, p in zip(df["family"], df["composition_params"], df["process"], strict=True)
+    ]
     rows = []
     for _key, g in df.groupby("key", sort=True):
         first = g.iloc[0]
-        rows.append({"family": first["family"], "params": first["composition_params"],
-                     "process": _num_process(first["process"]), "y": float(g["value"].mean()),
-                     "n_results": len(g), "provenance": ",".join(sorted(set(g["provenance"]))),
-                     "samples": ",".join(sorted({str(s) for s in g["sample_id"] if isinstance(s, str)}))})
+        rows.append(
+            {
+                "family": first["family"],
+                "params": first["composition_params"],
+                "process": _num_process(first["process"]),
+                "y": float(g["value"].mean()),
+                "n_results": len(g),
+                "provenance": ",".join(sorted(set(g["provenance"]))),
+                "samples": ",".join(sorted({str(s) for s in g["sample_id"] if isinstance(s, str)})),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _num_process(p: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in (p or {}).items() if k in PROCESS_FEATURES and isinstance(v, (int, float))
-            and not isinstance(v, bool)}
+    return {
+        k: float(v)
+        for k, v in (p or {}).items()
+        if k in PROCESS_FEATURES and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def candidate_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -190,15 +223,23 @@ class TrainedModel:
     @property
     def card(self) -> dict[str, Any]:
         card = dict(self.surrogate.card)
-        card.update({
-            "target_name": self.spec.name, "quantity": self.spec.quantity, "direction": self.spec.direction,
-            "families": self.families, "process_features": list(self.features.process),
-            "process_fill": self.features.fill, "include_simulated": self.include_simulated,
-            "training_provenance": sorted({p for s in self.train["provenance"] for p in s.split(",")}),
-        })
+        card.update(
+            {
+                "target_name": self.spec.name,
+                "quantity": self.spec.quantity,
+                "direction": self.spec.direction,
+                "families": self.families,
+                "process_features": list(self.features.process),
+                "process_fill": self.features.fill,
+                "include_simulated": self.include_simulated,
+                "training_provenance": sorted({p for s in self.train["provenance"] for p in s.split(",")}),
+            }
+        )
         return card
 
-    def predict(self, cands: pd.DataFrame, families: Mapping[str, Family] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, cands: pd.DataFrame, families: Mapping[str, Family] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         X = self.features.featurize(cands, families)
         mean, std = self.surrogate.predict(X, return_std=True)
         return self._orient(mean), std
@@ -210,9 +251,18 @@ class TrainedModel:
 _MODEL_CACHE: dict[tuple[Any, ...], TrainedModel] = {}
 
 
-def train(db: Database, target: str, family: str | Sequence[str] | None = None, kind: str = "auto",
-          include_simulated: bool = False, *, stability_metric: str | None = None, save: bool = False,
-          random_state: int = 0, features: FeatureSpec | None = None) -> TrainedModel:
+def train(
+    db: Database,
+    target: str,
+    family: str | Sequence[str] | None = None,
+    kind: str = "auto",
+    include_simulated: bool = False,
+    *,
+    stability_metric: str | None = None,
+    save: bool = False,
+    random_state: int = 0,
+    features: FeatureSpec | None = None,
+) -> TrainedModel:
     """Train (or reuse, if the training data are unchanged) a surrogate for ``target``.
 
     ``features`` fixes the feature set (several objectives ranked together share one)."""
@@ -224,15 +274,24 @@ def train(db: Database, target: str, family: str | Sequence[str] | None = None, 
     if len(tr) < MIN_TRAINING_POINTS:
         raise ScreeningError(
             f"only {len(tr)} distinct compositions/processes with '{target}' results; a surrogate needs at "
-            f"least {MIN_TRAINING_POINTS} (ingest more data, or --include-simulated for simulated campaigns)")
+            f"least {MIN_TRAINING_POINTS} (ingest more data, or --include-simulated for simulated campaigns)"
+        )
     spec = resolve_target(target, tr["family"].iloc[0] if target == "stability" else None, stability_metric)
     feats = features or choose_features(tr, fams_map)
     X = feats.featurize(candidate_frame(tr), fams_map)
     y = tr["y"].to_numpy(float)
     y_fit = -y if spec.direction == "lower" else y
     fam_list = sorted(set(tr["family"]))
-    key = (db.url, target, tuple(fam_list), kind, include_simulated, stability_metric,
-           hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest(), feats.descriptors)
+    key = (
+        db.url,
+        target,
+        tuple(fam_list),
+        kind,
+        include_simulated,
+        stability_metric,
+        hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest(),
+        feats.descriptors,
+    )
     if key in _MODEL_CACHE and not save:
         return _MODEL_CACHE[key]
     groups = tr["family"].to_numpy() if len(fam_list) > 1 else None
@@ -240,8 +299,16 @@ def train(db: Database, target: str, family: str | Sequence[str] | None = None, 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sur = train_surrogate(X, y_fit, feature_names=feats.names, target=spec.quantity, groups=groups,
-                                  kind=kind, bounded=bounded, random_state=random_state)  # type: ignore[arg-type]
+            sur = train_surrogate(
+                X,
+                y_fit,
+                feature_names=feats.names,
+                target=spec.quantity,
+                groups=groups,
+                kind=kind,
+                bounded=bounded,
+                random_state=random_state,
+            )  # type: ignore[arg-type]
     except SurrogateError as exc:
         raise ScreeningError(str(exc)) from None
     model = TrainedModel(sur, spec, feats, fam_list, tr, include_simulated)
@@ -253,27 +320,49 @@ def train(db: Database, target: str, family: str | Sequence[str] | None = None, 
 
 def save_model(db: Database, model: TrainedModel) -> str:
     """Store the model (skops bytes, no pickle) and its card in the database; return its name."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     name = f"{model.spec.name}:{'+'.join(model.families)}:{stamp}"
     with tempfile.TemporaryDirectory() as tmp:
         path = model.surrogate.save(Path(tmp) / "model.skops")
         blob = path.read_bytes()
     card = _jsonable(model.card)
-    card["feature_spec"] = {"descriptors": list(model.features.descriptors),
-                            "process": list(model.features.process), "fill": model.features.fill}
+    card["feature_spec"] = {
+        "descriptors": list(model.features.descriptors),
+        "process": list(model.features.process),
+        "fill": model.features.fill,
+    }
     with db.transaction() as s:
-        s.add(M.SavedModel(name=name, target=model.spec.name, family_slug="+".join(model.families),
-                           card=card, blob=blob))
+        s.add(
+            M.SavedModel(name=name, target=model.spec.name, family_slug="+".join(model.families), card=card, blob=blob)
+        )
     return name
 
 
 def saved_models(db: Database) -> pd.DataFrame:
     with db.session() as s:
-        rows = s.execute(select(M.SavedModel.name, M.SavedModel.target, M.SavedModel.family_slug,
-                                M.SavedModel.created_at, M.SavedModel.card).order_by(M.SavedModel.id)).all()
-    return pd.DataFrame([{"name": r[0], "target": r[1], "families": r[2], "created_at": r[3],
-                          "kind": r[4].get("kind"), "n_train": r[4].get("n_train"),
-                          "cv_rmse": (r[4].get("cv") or {}).get("rmse")} for r in rows])
+        rows = s.execute(
+            select(
+                M.SavedModel.name,
+                M.SavedModel.target,
+                M.SavedModel.family_slug,
+                M.SavedModel.created_at,
+                M.SavedModel.card,
+            ).order_by(M.SavedModel.id)
+        ).all()
+    return pd.DataFrame(
+        [
+            {
+                "name": r[0],
+                "target": r[1],
+                "families": r[2],
+                "created_at": r[3],
+                "kind": r[4].get("kind"),
+                "n_train": r[4].get("n_train"),
+                "cv_rmse": (r[4].get("cv") or {}).get("rmse"),
+            }
+            for r in rows
+        ]
+    )
 
 
 def load_model(db: Database, name: str) -> Any:
@@ -306,8 +395,13 @@ def _jsonable(o: Any) -> Any:
 # --- candidates, ranking, proposals -------------------------------------------------------------
 
 
-def _space(db: Database, family: str, space: str | Path | Mapping[str, Any] | None, models: Sequence[TrainedModel],
-           constraints: Mapping[str, Any] | None = None) -> Any:
+def _space(
+    db: Database,
+    family: str,
+    space: str | Path | Mapping[str, Any] | None,
+    models: Sequence[TrainedModel],
+    constraints: Mapping[str, Any] | None = None,
+) -> Any:
     from screening.candidates import Dimension, default_space, load_spaces, space_from_dict
 
     fams = db.families()
@@ -325,14 +419,22 @@ def _space(db: Database, family: str, space: str | Path | Mapping[str, Any] | No
     # process variables no model uses cannot be ranked; they are left out of the candidates
     process = {k: v for k, v in sp.process.items() if k in used}
     for k in used - set(process):
-        process[k] = Dimension(k, values=(float(np.median([m.features.fill[k] for m in models if k in m.features.fill])),))
+        process[k] = Dimension(
+            k, values=(float(np.median([m.features.fill[k] for m in models if k in m.features.fill])),)
+        )
     import dataclasses
 
     return dataclasses.replace(sp, process=process)
 
 
-def train_objectives(db: Database, family: str, objectives: Sequence[str], kind: str, include_simulated: bool,
-                     stability_metric: str | None = None) -> list[TrainedModel]:
+def train_objectives(
+    db: Database,
+    family: str,
+    objectives: Sequence[str],
+    kind: str,
+    include_simulated: bool,
+    stability_metric: str | None = None,
+) -> list[TrainedModel]:
     """Models for several objectives on one shared feature set (the union of what each needs), so
     one candidate featurisation serves them all."""
     models = [train(db, o, family, kind, include_simulated, stability_metric=stability_metric) for o in objectives]
@@ -346,8 +448,10 @@ def train_objectives(db: Database, family: str, objectives: Sequence[str], kind:
         process += [p for p in m.features.process if p not in process]
         fill.update({k: v for k, v in m.features.fill.items() if k not in fill})
     shared = FeatureSpec(tuple(descs), tuple(process), fill)
-    return [train(db, o, family, kind, include_simulated, stability_metric=stability_metric, features=shared)
-            for o in objectives]
+    return [
+        train(db, o, family, kind, include_simulated, stability_metric=stability_metric, features=shared)
+        for o in objectives
+    ]
 
 
 def made_experiments(db: Database, family: str) -> pd.DataFrame:
@@ -355,8 +459,9 @@ def made_experiments(db: Database, family: str) -> pd.DataFrame:
     s = db.samples(family=family)
     if s.empty:
         return pd.DataFrame(columns=["family"])
-    rows = pd.DataFrame({"family": s["family"], "params": s["composition_params"],
-                         "process": s["process"].map(_num_process)})
+    rows = pd.DataFrame(
+        {"family": s["family"], "params": s["composition_params"], "process": s["process"].map(_num_process)}
+    )
     return candidate_frame(rows)
 
 
@@ -367,12 +472,23 @@ class _ModelAdapter:
         self.m = model
 
 
-def rank(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n: int = 50,
-         space: str | Path | Mapping[str, Any] | None = None, *, weights: Sequence[float] | None = None,
-         acquisition: str = "ucb", include_simulated: bool = False, kind: str = "auto",
-         constraints: Mapping[str, Any] | None = None, backend: str = "numpy",
-         chunk_size: int = 100_000, scheduler: str | None = None,
-         stability_metric: str | None = None) -> pd.DataFrame:
+def rank(
+    db: Database,
+    family: str,
+    objectives: Sequence[str] = ("plqy",),
+    n: int = 50,
+    space: str | Path | Mapping[str, Any] | None = None,
+    *,
+    weights: Sequence[float] | None = None,
+    acquisition: str = "ucb",
+    include_simulated: bool = False,
+    kind: str = "auto",
+    constraints: Mapping[str, Any] | None = None,
+    backend: str = "numpy",
+    chunk_size: int = 100_000,
+    scheduler: str | None = None,
+    stability_metric: str | None = None,
+) -> pd.DataFrame:
     """Rank the family's candidate space by the surrogates' predictions and uncertainty.
 
     ``backend="dask"`` scores the chunks on a dask.distributed cluster: the one at ``scheduler``
@@ -406,9 +522,18 @@ def rank(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n: in
         except OSError as exc:
             raise ScreeningError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     try:
-        df = rank_candidates({o: m.surrogate for o, m in featurizers.items()}, _MultiFeaturizer(featurizers, fams),
-                             sp, chunk_size=chunk_size, top_k=n, weights=weights, backend=backend,  # type: ignore[arg-type]
-                             acquisition=acquisition, made=made if len(made) else None, client=client)  # type: ignore[arg-type]
+        df = rank_candidates(
+            {o: m.surrogate for o, m in featurizers.items()},
+            _MultiFeaturizer(featurizers, fams),
+            sp,
+            chunk_size=chunk_size,
+            top_k=n,
+            weights=weights,
+            backend=backend,  # type: ignore[arg-type]
+            acquisition=acquisition,
+            made=made if len(made) else None,
+            client=client,
+        )  # type: ignore[arg-type]
     except CandidateSpaceError as exc:
         raise ScreeningError(str(exc)) from None
     finally:
@@ -429,8 +554,9 @@ class _MultiFeaturizer:
         return first.features.featurize(df, self.fams)
 
 
-def _decorate(df: pd.DataFrame, family: str, fams: Mapping[str, Family], models: Sequence[TrainedModel],
-              objectives: Sequence[str]) -> pd.DataFrame:
+def _decorate(
+    df: pd.DataFrame, family: str, fams: Mapping[str, Family], models: Sequence[TrainedModel], objectives: Sequence[str]
+) -> pd.DataFrame:
     fam = fams[family]
     out = df.copy()
     pnames = list(fam.parameters)
@@ -438,17 +564,33 @@ def _decorate(df: pd.DataFrame, family: str, fams: Mapping[str, Family], models:
     for o, m in zip(objectives, models, strict=True):
         if m.spec.direction == "lower" and f"{o}_mean" in out:
             out[f"{o}_mean"] = -out[f"{o}_mean"]
-    out["params"] = [json.dumps({**{p: float(r[p]) for p in pnames},
-                                 **{k: float(r[k]) for k in PROCESS_FEATURES if k in out.columns}}, sort_keys=True)
-                     for _, r in out.iterrows()]
+    out["params"] = [
+        json.dumps(
+            {**{p: float(r[p]) for p in pnames}, **{k: float(r[k]) for k in PROCESS_FEATURES if k in out.columns}},
+            sort_keys=True,
+        )
+        for _, r in out.iterrows()
+    ]
     return out
 
 
-def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n: int = 8, *,
-            acquisition: str = "ei", batch: str = "believer", space: str | Path | Mapping[str, Any] | None = None,
-            weights: Sequence[float] | None = None, include_simulated: bool = False, kind: str = "auto",
-            constraints: Mapping[str, Any] | None = None, out: str | Path | None = None,
-            preselect: int = 2000, stability_metric: str | None = None) -> tuple[str, pd.DataFrame]:
+def propose(
+    db: Database,
+    family: str,
+    objectives: Sequence[str] = ("plqy",),
+    n: int = 8,
+    *,
+    acquisition: str = "ei",
+    batch: str = "believer",
+    space: str | Path | Mapping[str, Any] | None = None,
+    weights: Sequence[float] | None = None,
+    include_simulated: bool = False,
+    kind: str = "auto",
+    constraints: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    preselect: int = 2000,
+    stability_metric: str | None = None,
+) -> tuple[str, pd.DataFrame]:
     """Propose a batch of ``n`` next experiments, record the campaign, return (campaign id, plan)."""
     from screening.acquisition import select_batch
 
@@ -458,10 +600,19 @@ def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n:
         raise ScreeningError(f"the batch size must be a positive integer, got {n!r}")
     models = train_objectives(db, family, objectives, kind, include_simulated, stability_metric)
     fams = db.families()
-    top = rank(db, family, objectives, n=max(preselect, 10 * n), space=space, weights=weights,
-               acquisition=acquisition if acquisition in ("ucb", "ei", "pi", "mean") else "ucb",
-               include_simulated=include_simulated, kind=kind, constraints=constraints,
-               stability_metric=stability_metric)
+    top = rank(
+        db,
+        family,
+        objectives,
+        n=max(preselect, 10 * n),
+        space=space,
+        weights=weights,
+        acquisition=acquisition if acquisition in ("ucb", "ei", "pi", "mean") else "ucb",
+        include_simulated=include_simulated,
+        kind=kind,
+        constraints=constraints,
+        stability_metric=stability_metric,
+    )
     if top.empty:
         raise ScreeningError(f"no candidates left for {family} (all made, or excluded by constraints)")
     primary = models[0]
@@ -471,21 +622,30 @@ def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n:
         X_made = primary.features.featurize(made, fams) if len(made) else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            idx = select_batch(primary.surrogate, X, min(n, len(top)), method=batch,  # type: ignore[arg-type]
-                               acquisition=acquisition if acquisition in ("ei", "pi", "ucb", "mean") else "ei",  # type: ignore[arg-type]
-                               X_made=X_made)
+            idx = select_batch(
+                primary.surrogate,
+                X,
+                min(n, len(top)),
+                method=batch,  # type: ignore[arg-type]
+                acquisition=acquisition if acquisition in ("ei", "pi", "ucb", "mean") else "ei",  # type: ignore[arg-type]
+                X_made=X_made,
+            )
         chosen = top.iloc[np.asarray(idx, dtype=int)].reset_index(drop=True)
     else:
         chosen = top.head(n).reset_index(drop=True)  # weighted scalarisation of the objectives
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ckey = f"c{now.strftime('%Y%m%d%H%M%S%f')}-{family}"
-    plan = pd.DataFrame({
-        "proposal_id": [f"{ckey}-{i + 1:02d}" for i in range(len(chosen))],
-        "family": family,
-        "formula": chosen["formula"],
-        "params": [json.dumps({p: float(r[p]) for p in fams[family].parameters}, sort_keys=True)
-                   for _, r in chosen.iterrows()],
-    })
+    plan = pd.DataFrame(
+        {
+            "proposal_id": [f"{ckey}-{i + 1:02d}" for i in range(len(chosen))],
+            "family": family,
+            "formula": chosen["formula"],
+            "params": [
+                json.dumps({p: float(r[p]) for p in fams[family].parameters}, sort_keys=True)
+                for _, r in chosen.iterrows()
+            ],
+        }
+    )
     for k in PROCESS_FEATURES:
         if k in chosen.columns:
             plan[k] = chosen[k].to_numpy()
@@ -493,22 +653,43 @@ def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n:
         plan[f"pred_{o}_mean"] = chosen[f"{o}_mean"].to_numpy()
         plan[f"pred_{o}_std"] = chosen[f"{o}_std"].to_numpy()
     plan["acquisition"] = chosen["acquisition"].to_numpy()
-    for o, m in zip(objectives, models, strict=True):
+    for m in models:
         plan[f"{m.spec.quantity} [{units.display_unit(m.spec.unit) or '1'}]"] = np.nan
     with db.transaction() as s:
-        camp = M.Campaign(key=ckey, family_slug=family, objectives=objectives,
-                          settings={"n": n, "acquisition": acquisition, "batch": batch, "weights": list(weights or []),
-                                    "include_simulated": include_simulated, "kind": kind,
-                                    "space": str(space) if space is not None and not isinstance(space, Mapping) else space},
-                          model_cards={o: _jsonable(m.card) for o, m in zip(objectives, models, strict=True)})
+        camp = M.Campaign(
+            key=ckey,
+            family_slug=family,
+            objectives=objectives,
+            settings={
+                "n": n,
+                "acquisition": acquisition,
+                "batch": batch,
+                "weights": list(weights or []),
+                "include_simulated": include_simulated,
+                "kind": kind,
+                "space": str(space) if space is not None and not isinstance(space, Mapping) else space,
+            },
+            model_cards={o: _jsonable(m.card) for o, m in zip(objectives, models, strict=True)},
+        )
         s.add(camp)
         s.flush()
         for i, (_, r) in enumerate(plan.iterrows()):
-            s.add(M.Proposal(key=r["proposal_id"], campaign_id=camp.id, rank=i + 1, formula=r["formula"],
-                             params={**json.loads(r["params"]), **{k: float(r[k]) for k in PROCESS_FEATURES if k in plan.columns}},
-                             predictions={o: {"mean": float(r[f"pred_{o}_mean"]), "std": float(r[f"pred_{o}_std"])}
-                                          for o in objectives},
-                             acquisition=float(r["acquisition"])))
+            s.add(
+                M.Proposal(
+                    key=r["proposal_id"],
+                    campaign_id=camp.id,
+                    rank=i + 1,
+                    formula=r["formula"],
+                    params={
+                        **json.loads(r["params"]),
+                        **{k: float(r[k]) for k in PROCESS_FEATURES if k in plan.columns},
+                    },
+                    predictions={
+                        o: {"mean": float(r[f"pred_{o}_mean"]), "std": float(r[f"pred_{o}_std"])} for o in objectives
+                    },
+                    acquisition=float(r["acquisition"]),
+                )
+            )
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         plan.to_csv(out, index=False)
@@ -517,10 +698,22 @@ def propose(db: Database, family: str, objectives: Sequence[str] = ("plqy",), n:
 
 def campaigns(db: Database) -> pd.DataFrame:
     with db.session() as s:
-        rows = s.execute(select(M.Campaign.key, M.Campaign.family_slug, M.Campaign.objectives, M.Campaign.created_at,
-                                M.Proposal.key, M.Proposal.status, M.Proposal.formula)
-                         .join(M.Proposal, M.Proposal.campaign_id == M.Campaign.id).order_by(M.Proposal.id)).all()
-    return pd.DataFrame(rows, columns=["campaign", "family", "objectives", "created_at", "proposal_id", "status", "formula"])
+        rows = s.execute(
+            select(
+                M.Campaign.key,
+                M.Campaign.family_slug,
+                M.Campaign.objectives,
+                M.Campaign.created_at,
+                M.Proposal.key,
+                M.Proposal.status,
+                M.Proposal.formula,
+            )
+            .join(M.Proposal, M.Proposal.campaign_id == M.Campaign.id)
+            .order_by(M.Proposal.id)
+        ).all()
+    return pd.DataFrame(
+        rows, columns=["campaign", "family", "objectives", "created_at", "proposal_id", "status", "formula"]
+    )
 
 
 def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.DataFrame:
@@ -540,8 +733,10 @@ def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.D
         amounts = fam.precursor_moles(params)
         neg = [k for k, v in amounts.items() if v < -1e-12]
         if neg:
-            raise ScreeningError(f"{r['formula']}: precursor route of {fam.slug} gives negative amounts of "
-                                 f"{', '.join(neg)}; define another precursor set for this composition range")
+            raise ScreeningError(
+                f"{r['formula']}: precursor route of {fam.slug} gives negative amounts of "
+                f"{', '.join(neg)}; define another precursor set for this composition range"
+            )
         mw = {}
         for p in fam.precursors:
             try:
@@ -559,14 +754,29 @@ def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.D
                 n_fu = batch_mass_mg / m_fu  # mmol of formula units (mg / g mol-1)
                 mmol = a * n_fu
                 mass = mmol * mw[p.name]
-            rows.append({"proposal_id": r.get("proposal_id"), "formula": r["formula"], "precursor": p.name,
-                         "precursor_formula": p.formula, "molar_mass_g_per_mol": mw[p.name],
-                         "amount_mmol": mmol, "mass_mg": mass})
+            rows.append(
+                {
+                    "proposal_id": r.get("proposal_id"),
+                    "formula": r["formula"],
+                    "precursor": p.name,
+                    "precursor_formula": p.formula,
+                    "molar_mass_g_per_mol": mw[p.name],
+                    "amount_mmol": mmol,
+                    "mass_mg": mass,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def predict_grid(db: Database, family: str, target: str, axes: Sequence[str], n: int = 41,
-                 include_simulated: bool = False, kind: str = "auto") -> pd.DataFrame:
+def predict_grid(
+    db: Database,
+    family: str,
+    target: str,
+    axes: Sequence[str],
+    n: int = 41,
+    include_simulated: bool = False,
+    kind: str = "auto",
+) -> pd.DataFrame:
     """Model mean, std and the central 68 % interval (lo68, hi68; asymmetric for bounded targets)
     over a grid of one or two axes (composition or process variables); other variables at the
     median of the training data."""
@@ -590,7 +800,9 @@ def predict_grid(db: Database, family: str, target: str, axes: Sequence[str], n:
     df.insert(0, "family", family)
     for p in fam.parameters:
         if p not in df:
-            df[p] = float(pd.to_numeric(tr[p]).median()) if p in tr else (fam.parameters[p].min + fam.parameters[p].max) / 2
+            df[p] = (
+                float(pd.to_numeric(tr[p]).median()) if p in tr else (fam.parameters[p].min + fam.parameters[p].max) / 2
+            )
     for k in model.features.process:
         if k not in df:
             df[k] = model.features.fill[k]

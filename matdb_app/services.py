@@ -35,7 +35,9 @@ def open_db(url: str | os.PathLike[str] | None = None) -> Database:
     return matdb.connect(url)
 
 
-def init_db(url: str | None = None, *, bundled: bool = False, progress: bool = True) -> tuple[Database, IngestReport | None]:
+def init_db(
+    url: str | None = None, *, bundled: bool = False, progress: bool = True
+) -> tuple[Database, IngestReport | None]:
     """Create or migrate the schema; optionally load the bundled literature dataset."""
     from matdb.db import normalize_url
 
@@ -58,22 +60,38 @@ def load_bundled(db: Database, *, progress: bool = True) -> IngestReport:
     return ingest_paths(db, [BUNDLED_DATA], progress=progress)
 
 
-def ingest(db: Database, paths: list[str | os.PathLike[str]], *, update: bool = False,
-           mapping: dict[str, str] | str | os.PathLike[str] | None = None, progress: bool = True) -> IngestReport:
+def ingest(
+    db: Database,
+    paths: list[str | os.PathLike[str]],
+    *,
+    update: bool = False,
+    mapping: dict[str, str] | str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> IngestReport:
     return ingest_paths(db, paths, update=update, mapping=load_mapping(mapping), progress=progress)
 
 
-def check(db: Database, paths: list[str | os.PathLike[str]],
-          mapping: dict[str, str] | str | os.PathLike[str] | None = None) -> IngestReport:
+def check(
+    db: Database, paths: list[str | os.PathLike[str]], mapping: dict[str, str] | str | os.PathLike[str] | None = None
+) -> IngestReport:
     """Validate files without writing: the per-file report of what would be loaded or rejected."""
     good, report = check_paths(db, paths, mapping=load_mapping(mapping))
     from ingest.pipeline import FileOutcome
 
     for p in good:
         n = sum(len(m["results"]) for m in p.measurements)
-        report.files.append(FileOutcome(p.file, "valid", counts={
-            "syntheses": len(p.syntheses), "samples": len(p.samples),
-            "measurements": len(p.measurements), "results": n}))
+        report.files.append(
+            FileOutcome(
+                p.file,
+                "valid",
+                counts={
+                    "syntheses": len(p.syntheses),
+                    "samples": len(p.samples),
+                    "measurements": len(p.measurements),
+                    "results": n,
+                },
+            )
+        )
     return report
 
 
@@ -124,33 +142,63 @@ def info(db: Database) -> dict[str, Any]:
 
 def families_table(db: Database | None = None) -> pd.DataFrame:
     fams = db.families() if db is not None else fam.builtin_families()
-    return pd.DataFrame([
-        {"slug": f.slug, "name": f.name, "structure": f.structure,
-         "parameters": ", ".join(f"{p.name} ∈ [{p.min:g}, {p.max:g}]" for p in f.parameters.values()),
-         "sites": "; ".join(f"{s}: " + ", ".join(f"{sp}={e.text}" for sp, e in occ.items())
-                            for s, occ in f.sites.items())}
-        for f in fams.values()
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "slug": f.slug,
+                "name": f.name,
+                "structure": f.structure,
+                "parameters": ", ".join(f"{p.name} ∈ [{p.min:g}, {p.max:g}]" for p in f.parameters.values()),
+                "sites": "; ".join(
+                    f"{s}: " + ", ".join(f"{sp}={e.text}" for sp, e in occ.items()) for s, occ in f.sites.items()
+                ),
+            }
+            for f in fams.values()
+        ]
+    )
 
 
 def quantities_table(db: Database | None = None) -> pd.DataFrame:
     q = dict(units.QUANTITIES)
     if db is not None:
         q.update(db.quantities())
-    return pd.DataFrame([{"quantity": d.name, "unit": units.display_unit(d.unit), "label": d.label,
-                          "min": d.min, "max": d.max, "categorical": d.categorical} for d in q.values()])
+    return pd.DataFrame(
+        [
+            {
+                "quantity": d.name,
+                "unit": units.display_unit(d.unit),
+                "label": d.label,
+                "min": d.min,
+                "max": d.max,
+                "categorical": d.categorical,
+            }
+            for d in q.values()
+        ]
+    )
 
 
 def process_table() -> pd.DataFrame:
-    return pd.DataFrame([{"name": p.name, "write as": p.base, "unit": units.display_unit(p.unit),
-                          "label": p.label} for p in PROCESS_PARAMS.values()])
+    return pd.DataFrame(
+        [
+            {"name": p.name, "write as": p.base, "unit": units.display_unit(p.unit), "label": p.label}
+            for p in PROCESS_PARAMS.values()
+        ]
+    )
 
 
 # --- screening (see matdb_app.screening_service) ---------------------------------------------------
 
 
-def train(db: Database, target: str, family: str | None = None, kind: str = "auto",
-          include_simulated: bool = False, *, save: bool = False, stability_metric: str | None = None) -> dict[str, Any]:
+def train(
+    db: Database,
+    target: str,
+    family: str | None = None,
+    kind: str = "auto",
+    include_simulated: bool = False,
+    *,
+    save: bool = False,
+    stability_metric: str | None = None,
+) -> dict[str, Any]:
     """Train a surrogate for ``target`` ("plqy", "stability" or a quantity); return its model card."""
     from matdb_app import screening_service as ss
 
@@ -158,15 +206,28 @@ def train(db: Database, target: str, family: str | None = None, kind: str = "aut
     return model.card
 
 
-def rank(db: Database, family: str, objectives: list[str] | tuple[str, ...] = ("plqy",), n: int = 50,
-         space: Any = None, **kw: Any) -> pd.DataFrame:
+def rank(
+    db: Database,
+    family: str,
+    objectives: list[str] | tuple[str, ...] = ("plqy",),
+    n: int = 50,
+    space: Any = None,
+    **kw: Any,
+) -> pd.DataFrame:
     from matdb_app import screening_service as ss
 
     return ss.rank(db, family, objectives, n, space, **kw)
 
 
-def propose(db: Database, family: str, objectives: list[str] | tuple[str, ...] = ("plqy",), n: int = 8,
-            acquisition: str = "ei", batch: str = "kriging_believer", **kw: Any) -> tuple[str, pd.DataFrame]:
+def propose(
+    db: Database,
+    family: str,
+    objectives: list[str] | tuple[str, ...] = ("plqy",),
+    n: int = 8,
+    acquisition: str = "ei",
+    batch: str = "kriging_believer",
+    **kw: Any,
+) -> tuple[str, pd.DataFrame]:
     from matdb_app import screening_service as ss
 
     return ss.propose(db, family, objectives, n, acquisition=acquisition, batch=batch, **kw)
@@ -178,8 +239,15 @@ def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.D
     return ss.milling_plan(db, plan, batch_mass_mg)
 
 
-def predict_grid(db: Database, family: str, target: str, axes: list[str], n: int = 41,
-                 include_simulated: bool = False, kind: str = "auto") -> pd.DataFrame:
+def predict_grid(
+    db: Database,
+    family: str,
+    target: str,
+    axes: list[str],
+    n: int = 41,
+    include_simulated: bool = False,
+    kind: str = "auto",
+) -> pd.DataFrame:
     from matdb_app import screening_service as ss
 
     return ss.predict_grid(db, family, target, axes, n, include_simulated, kind)

@@ -17,11 +17,14 @@ runner = CliRunner(env={"COLUMNS": "200"})
 GOOD = {
     "matdb": 1,
     "source": {"key": "cli-nb", "kind": "notebook", "title": "CLI test notebook"},
-    "samples": [{"id": "cli-s1", "family": "FASnIBr", "params": {"z": 2.5},
-                 "process": {"milling_time": "7 min"}}],
-    "measurements": [{"sample": "cli-s1", "technique": "tlis_pl",
-                      "results": [{"quantity": "pl_peak", "value": "827 nm"},
-                                  {"quantity": "pl_peak_time", "value": "7 min"}]}],
+    "samples": [{"id": "cli-s1", "family": "FASnIBr", "params": {"z": 2.5}, "process": {"milling_time": "7 min"}}],
+    "measurements": [
+        {
+            "sample": "cli-s1",
+            "technique": "tlis_pl",
+            "results": [{"quantity": "pl_peak", "value": "827 nm"}, {"quantity": "pl_peak_time", "value": "7 min"}],
+        }
+    ],
 }
 
 
@@ -64,10 +67,15 @@ def test_init_ingest_query_export(db_url: str, tmp_path: Path) -> None:
         (lambda d: d["samples"][0].update(params={"z": 4}), "field 'params.z'"),
         (lambda d: d["measurements"][0]["results"][0].update(value="827 kg"), "cannot convert"),
         (lambda d: d["samples"][0].update(family="FAPbI4"), "unknown family 'FAPbI4'"),
-        (lambda d: d["measurements"][0]["results"][0].update(quantity="plqy", value="150 %"), "above the allowed maximum"),
+        (
+            lambda d: d["measurements"][0]["results"][0].update(quantity="plqy", value="150 %"),
+            "above the allowed maximum",
+        ),
     ],
 )
-def test_bad_file_is_rejected_with_a_message_and_nothing_written(db_url: str, tmp_path: Path, mutate, message: str) -> None:
+def test_bad_file_is_rejected_with_a_message_and_nothing_written(
+    db_url: str, tmp_path: Path, mutate, message: str
+) -> None:
     import copy
 
     doc = copy.deepcopy(GOOD)
@@ -127,12 +135,14 @@ def test_train_rank_propose_on_the_bundled_data(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "plqy_mean" in r.output
     plan = tmp_path / "plan.csv"
-    r = invoke("propose", "--family", "CsPbI3-agZIF62", "--n", "2", "--out", str(plan), "--batch-mass", "400",
-               "--db", url)
+    r = invoke(
+        "propose", "--family", "CsPbI3-agZIF62", "--n", "2", "--out", str(plan), "--batch-mass", "400", "--db", url
+    )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(plan)
     assert len(df) == 2 and list(df.columns[:4]) == ["proposal_id", "family", "formula", "params"]
     assert pd.read_csv(tmp_path / "plan_milling.csv")["mass_mg"].groupby(
-        pd.read_csv(tmp_path / "plan_milling.csv")["proposal_id"]).sum().to_numpy() == pytest.approx(400.0)
+        pd.read_csv(tmp_path / "plan_milling.csv")["proposal_id"]
+    ).sum().to_numpy() == pytest.approx(400.0)
     r = invoke("train", "--target", "stability", "--db", url)
     assert r.exit_code == 2 and "choose a family" in r.output
