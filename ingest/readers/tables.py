@@ -464,8 +464,11 @@ def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool) -
     return cols
 
 
-def _check_unit(quantity: str, unit: str, header: str, path: Path, where: dict[str, Any]) -> None:
-    q = QUANTITIES[quantity]
+def _check_unit(name: str, unit: str, header: str, path: Path, where: dict[str, Any],
+                target: str | None = None) -> None:
+    """The unit of column ``header`` parses and converts to ``target`` (default: the canonical
+    unit of quantity ``name``)."""
+    target = QUANTITIES[name].unit if target is None else target
     try:
         parse_unit(unit)
     except UnitError:
@@ -473,11 +476,11 @@ def _check_unit(quantity: str, unit: str, header: str, path: Path, where: dict[s
             f"unknown unit '{unit}' in column '{header}'", path, field=header, **where
         ) from None
     try:
-        convert(1.0, unit, q.unit)
+        convert(1.0, unit, target)
     except UnitError:
         raise fail(
-            f"unit '{unit}' does not fit {quantity} (expected a unit like "
-            f"{display_unit(q.unit) or 'dimensionless'})",
+            f"unit '{unit}' does not fit {name} (expected a unit like "
+            f"{display_unit(target) or 'dimensionless'})",
             path,
             field=header,
             **where,
@@ -525,21 +528,7 @@ def _process_unit(
             field=header,
             **where,
         )
-    try:
-        parse_unit(unit)
-    except UnitError:
-        raise fail(
-            f"unknown unit '{unit}' in column '{header}'", path, field=header, **where
-        ) from None
-    try:
-        convert(1.0, unit, p.unit)
-    except UnitError:
-        raise fail(
-            f"unit '{unit}' does not fit {name} (expected a unit like {display_unit(p.unit)})",
-            path,
-            field=header,
-            **where,
-        ) from None
+    _check_unit(name, unit, header, path, where, target=p.unit)
     return unit
 
 
