@@ -39,27 +39,7 @@ from matdb.arrays import encode_arrays
 #: Keys per ``IN (...)`` query (far below SQLite's and PostgreSQL's bound-parameter limits).
 CHUNK = 2000
 
-SYNTHESIS_COLUMNS = (
-    "locator",
-    "method",
-    "mill_model",
-    "mill_type",
-    "frequency_hz",
-    "frequency_rpm",
-    "jar_material",
-    "jar_volume_ml",
-    "ball_material",
-    "ball_size_mm",
-    "ball_count",
-    "ball_mass_g",
-    "ball_to_powder_ratio",
-    "atmosphere",
-    "batch_mass_mg",
-    "date",
-    "operator",
-    "proposal_id",
-    "note",
-)
+SYNTHESIS_COLUMNS = (*M.SYNTHESIS_SETTINGS, "proposal_id", "note")
 
 
 @dataclass

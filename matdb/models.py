@@ -108,6 +108,14 @@ class Material(Base):
     family: Mapped[Family] = relationship(back_populates="materials", lazy="raise")
 
 
+#: The settings of a synthesis run, as stored on ``Synthesis`` (one list for loader, queries and UI).
+SYNTHESIS_SETTINGS = (
+    "method", "mill_model", "mill_type", "frequency_hz", "frequency_rpm", "jar_material", "jar_volume_ml",
+    "ball_material", "ball_size_mm", "ball_count", "ball_mass_g", "ball_to_powder_ratio", "atmosphere",
+    "batch_mass_mg", "date", "operator", "locator",
+)
+
+
 class Synthesis(Base):
     """One synthesis run (ball milling and what follows)."""
 

@@ -310,14 +310,8 @@ def sample_story(db: Any, key: str) -> dict[str, Any]:
         syn = sa.synthesis
         if syn is not None:
             story["synthesis"] = {
-                "id": syn.key, "method": syn.method, "mill_model": syn.mill_model, "mill_type": syn.mill_type,
-                "frequency_hz": syn.frequency_hz, "frequency_rpm": syn.frequency_rpm,
-                "jar_material": syn.jar_material, "jar_volume_ml": syn.jar_volume_ml,
-                "ball_material": syn.ball_material, "ball_size_mm": syn.ball_size_mm,
-                "ball_count": syn.ball_count, "ball_mass_g": syn.ball_mass_g,
-                "ball_to_powder_ratio": syn.ball_to_powder_ratio, "atmosphere": syn.atmosphere,
-                "batch_mass_mg": syn.batch_mass_mg, "date": syn.date, "operator": syn.operator,
-                "locator": syn.locator, "source": _source_dict(syn.source), "note": syn.note,
+                "id": syn.key, **{k: getattr(syn, k) for k in M.SYNTHESIS_SETTINGS},
+                "source": _source_dict(syn.source), "note": syn.note,
                 "precursors": [
                     {"chemical": p.chemical.name, "formula": p.chemical.formula, "role": p.role,
                      "mass_mg": p.mass_mg, "amount_mmol": p.amount_mmol, "mol_pct": p.mol_pct,

@@ -333,25 +333,7 @@ def story_tables(story: dict[str, Any]) -> dict[str, pd.DataFrame]:
         res["value"] = res["value"].astype(str)
     mill = {
         k: syn.get(k)
-        for k in (
-            "method",
-            "mill_model",
-            "mill_type",
-            "frequency_hz",
-            "frequency_rpm",
-            "jar_material",
-            "jar_volume_ml",
-            "ball_material",
-            "ball_size_mm",
-            "ball_count",
-            "ball_mass_g",
-            "ball_to_powder_ratio",
-            "atmosphere",
-            "batch_mass_mg",
-            "date",
-            "operator",
-            "locator",
-        )
+        for k in M.SYNTHESIS_SETTINGS
         if syn.get(k) is not None
     }
     return {

@@ -273,29 +273,10 @@ def read_reference(path: Path, wavelengths: np.ndarray, run: Path) -> np.ndarray
             run,
             field="reference",
         )
-    text = read_text(path)
-    lines = text.splitlines()
-    rows = [
-        (i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
-    ]
-    if rows and not _is_number(rows[0][1].split(",")[0]):
-        rows = rows[1:]  # column header
-    if not rows:
-        raise fail("the reference spectrum has no data rows", path)
-    cells = []
-    for line, ln in rows:
-        row = ln.rstrip().split(",")
-        if len(row) != 2:
-            raise fail(
-                f"line {line} has {len(row)} values, expected 2 (wavelength_nm,counts)",
-                path,
-                line=line,
-            )
-        cells.append(row)
-    arr = _floats(cells, rows, ["wavelength_nm", "counts"], path)
+    arr, line_nos = _two_columns(path, ("wavelength_nm", "counts"), "the reference spectrum has no data rows")
     wl, counts = arr[:, 0], arr[:, 1]
     order = np.argsort(wl, kind="stable")
-    wl, counts, lines_sorted = wl[order], counts[order], [rows[i][0] for i in order]
+    wl, counts, lines_sorted = wl[order], counts[order], [line_nos[i] for i in order]
     if wl.size != wavelengths.size:
         raise fail(
             f"reference has {wl.size} wavelengths but the run has {wavelengths.size}; they "
@@ -328,16 +309,21 @@ def read_two_column(
     path: Path, names: tuple[str, str] = ("wavelength_nm", "counts")
 ) -> tuple[np.ndarray, np.ndarray]:
     """A two-column CSV (optional '#' comments and a header row) as two float arrays."""
-    text = read_text(path)
+    arr, _ = _two_columns(path, names, "no data rows")
+    return arr[:, 0], arr[:, 1]
+
+
+def _two_columns(path: Path, names: tuple[str, str], empty: str) -> tuple[np.ndarray, list[int]]:
+    """Rows of a two-column CSV (optional '#' comments and a header row) as an (n, 2) float array,
+    with the 1-based line number of each row."""
+    lines = read_text(path).splitlines()
     rows = [
-        (i + 1, ln)
-        for i, ln in enumerate(text.splitlines())
-        if ln.strip() and not ln.lstrip().startswith("#")
+        (i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
     ]
     if rows and not _is_number(rows[0][1].split(",")[0]):
-        rows = rows[1:]
+        rows = rows[1:]  # column header
     if not rows:
-        raise fail("no data rows", path)
+        raise fail(empty, path)
     cells = []
     for line, ln in rows:
         row = ln.rstrip().split(",")
@@ -348,8 +334,7 @@ def read_two_column(
                 line=line,
             )
         cells.append(row)
-    arr = _floats(cells, rows, list(names), path)
-    return arr[:, 0], arr[:, 1]
+    return _floats(cells, rows, list(names), path), [line for line, _ in rows]
 
 
 def _is_number(s: str) -> bool:
