@@ -76,6 +76,8 @@ import yaml
 from scipy.stats import qmc
 
 from matdb.families import FRACTION_TOLERANCE, SITE_COORDINATION, Family, get_family
+from screening.constraints import LinearConstraint
+from screening.constraints import satisfied as constraints_satisfied
 
 if TYPE_CHECKING:
     from screening.surrogate import Surrogate
@@ -271,6 +273,7 @@ class CandidateSpace:
         sampling: "grid" (full factorial), "sobol" or "lhs" (``n_samples`` points).
         n_samples: points drawn for sobol / lhs.
         seed: scrambling seed for sobol / lhs.
+        linear: linear constraints between the space's variables (``screening.constraints``).
     """
 
     family: Family
@@ -281,6 +284,7 @@ class CandidateSpace:
     sampling: Literal["grid", "sobol", "lhs"] = "grid"
     n_samples: int | None = None
     seed: int = 0
+    linear: tuple[LinearConstraint, ...] = ()
 
     def __post_init__(self) -> None:
         fam = self.family
@@ -448,6 +452,8 @@ class CandidateSpace:
                     if el in _elements(fam.species(sp).formula):
                         f = np.broadcast_to(np.asarray(f, dtype=float), (n,))
                         ok &= f <= FRACTION_TOLERANCE
+        if self.linear:
+            ok &= constraints_satisfied(self.linear, df)
         if self.tolerance_factor is not None and ok.any():
             t = tolerance_factor(fam, params)
             lo, hi = self.tolerance_factor
