@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from matdb.vocabulary import PROVENANCES
 from matdb_app import ui_state as ui
 from matdb_app import views
 
@@ -29,7 +30,7 @@ with st.expander("Filters", expanded=True):
     family = None if family == "(all)" else family
     provenance = c2.multiselect(
         "Provenance",
-        list(views.PROVENANCES),
+        list(PROVENANCES),
         key="ex_prov",
         help="Empty = all. Simulated data is labelled ◇ SIMULATED.",
     )

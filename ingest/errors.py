@@ -1,11 +1,6 @@
-"""Errors and intermediate types shared by readers, validation and loading."""
+"""Errors of the ingest layer: user mistakes located by file, line, record and field."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 
 
 class IngestError(ValueError):
@@ -55,25 +50,3 @@ class IngestErrors(IngestError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
-
-
-@dataclass
-class ArrayData:
-    """A whole array result read from a file.
-
-    Attributes:
-        kind: one of ingest.records.ARRAY_KINDS ("tlis_reflectance", "pxrd", ...).
-        values: the data, shape (n_time, n_wavelength) for TLIS runs, (n,) for 1-D spectra.
-        axes: axis name -> (coordinates, unit), in the order of ``values``' dimensions, e.g.
-            {"time": (t, "min"), "wavelength": (wl, "nm")} or {"two_theta": (tt, "degree")}.
-        value_unit: unit of ``values`` ("counts", "", ...).
-        reference: for reflectance runs, the reference spectrum (n_wavelength,), else None.
-        meta: header metadata (mode, integration_time, excitation_wavelength, ...).
-    """
-
-    kind: str
-    values: np.ndarray
-    axes: dict[str, tuple[np.ndarray, str]]
-    value_unit: str = ""
-    reference: np.ndarray | None = None
-    meta: dict[str, Any] = field(default_factory=dict)

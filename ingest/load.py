@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from ingest.errors import IngestError
 from ingest.validate import Prepared
 from matdb import models as M
-from matdb.arrays import encode_arrays
+from matdb.arrays import ArrayData, encode
+from matdb.vocabulary import provenance_of_source
 
 #: Keys per ``IN (...)`` query (far below SQLite's and PostgreSQL's bound-parameter limits).
 CHUNK = 2000
@@ -256,49 +257,31 @@ class BulkWriter:
 # --- arrays -------------------------------------------------------------------------------------
 
 
-def array_columns(measurement_id: int, position: int, data: Any) -> dict[str, Any]:
-    """Column values of the ``array_result`` row of one array (values, axes, reference: one blob)."""
-    arrays = {"values": np.asarray(data.values)}
-    axes = {}
-    for i, (name, (coords, unit)) in enumerate(data.axes.items()):
-        arrays[f"axis{i}"] = np.asarray(coords, dtype=float)
-        axes[name] = {"unit": unit, "n": int(len(coords)), "index": i}
-    if data.reference is not None:
-        arrays["reference"] = np.asarray(data.reference, dtype=float)
-    blob, sha = encode_arrays(arrays)
+def array_columns(measurement_id: int, position: int, data: ArrayData) -> dict[str, Any]:
+    """Column values of the ``array_result`` row of one array (the blob layout: matdb.arrays)."""
+    enc = encode(data)
     return {
         "measurement_id": measurement_id,
         "position": position,
         "kind": data.kind,
-        "shape": list(arrays["values"].shape),
-        "axes": axes,
+        "shape": enc.shape,
+        "axes": enc.axes,
         "value_unit": data.value_unit,
         "meta": _jsonable(data.meta),
-        "sha256": sha,
-        "nbytes": len(blob),
-        "blob": blob,
+        "sha256": enc.sha256,
+        "nbytes": len(enc.blob),
+        "blob": enc.blob,
     }
 
 
-def array_row(measurement_id: int, position: int, data: Any) -> M.ArrayResult:
+def array_row(measurement_id: int, position: int, data: ArrayData) -> M.ArrayResult:
     """The database row of one array (values, axis coordinates and reference in one blob)."""
     return M.ArrayResult(**array_columns(measurement_id, position, data))
 
 
 def _array_fingerprint(a: dict[str, Any]) -> dict[str, Any]:
     data = a["data"]
-    h = hashlib.sha256(np.ascontiguousarray(data.values).tobytes())
-    for coords, _u in data.axes.values():
-        h.update(np.ascontiguousarray(coords, dtype=float).tobytes())
-    if data.reference is not None:
-        h.update(np.ascontiguousarray(data.reference, dtype=float).tobytes())
-    return {"kind": data.kind, "sha256": h.hexdigest(), "meta": _jsonable(data.meta)}
-
-
-def _prov(kind: str) -> str:
-    return {"simulation": "simulated", "publication": "literature", "database": "literature"}.get(
-        kind, "measured"
-    )
+    return {"kind": data.kind, "sha256": data.fingerprint(), "meta": _jsonable(data.meta)}
 
 
 # --- the loader ---------------------------------------------------------------------------------
@@ -621,7 +604,7 @@ class _Loader:
                 {
                     "material_id": self.material(d["material"]),
                     "source_id": src.id,
-                    "provenance": d["provenance"] or _prov(src.kind),
+                    "provenance": d["provenance"] or provenance_of_source(src.kind),
                     **{k: d[k] for k in SYNTHESIS_COLUMNS},
                 }
             )
@@ -712,7 +695,7 @@ class _Loader:
                 d["source"] or (None if synth is None else self.source_key_of(synth.source_id)),
                 it.rec,
             )
-            prov = d["provenance"] or (synth.provenance if synth is not None else _prov(src.kind))
+            prov = d["provenance"] or (synth.provenance if synth is not None else provenance_of_source(src.kind))
             vals.append(
                 dict(
                     material_id=mat_id,
@@ -774,7 +757,7 @@ class _Loader:
                 None if sample is None else self.source_key_of(sample.source_id)
             )
             src = self.source(src_key, it.rec)
-            prov = d["provenance"] or (sample.provenance if sample is not None else _prov(src.kind))
+            prov = d["provenance"] or (sample.provenance if sample is not None else provenance_of_source(src.kind))
             vals.append(
                 dict(
                     sample_id=sample.id if sample else None,

@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from matdb.vocabulary import ARRAY_KINDS, OUTCOMES, PROVENANCES, SOURCE_KINDS, STEP_KINDS, TECHNIQUES
+
 FORMAT_VERSION = 1
 
 
@@ -33,53 +35,12 @@ class ValueUnit(BaseModel):
 #: "275 degC", 275 (canonical unit) or {value: 275, unit: degC}
 QuantityInput = Annotated[str | float | int | ValueUnit, Field(union_mode="left_to_right")]
 
-Provenance = Literal["literature", "measured", "simulated"]
-
-TECHNIQUES: dict[str, str] = {
-    "tlis_reflectance": "TLIS reflectance",
-    "tlis_pl": "TLIS PL",
-    "plqy": "PLQY",
-    "pl": "PL spectroscopy",
-    "trpl": "Time-resolved PL",
-    "pxrd": "pXRD",
-    "mas_nmr": "MAS NMR",
-    "xps": "XPS",
-    "tem": "TEM",
-    "hrtem": "HRTEM",
-    "stem_eds": "STEM-EDS",
-    "sem": "SEM",
-    "eds": "EDS",
-    "dsc": "DSC",
-    "tga": "TGA",
-    "saxs": "SAXS",
-    "waxs": "WAXS",
-    "exafs": "EXAFS",
-    "xanes": "XANES",
-    "pdf": "Pair distribution function",
-    "thz": "THz spectroscopy",
-    "tid": "Transient ion drift",
-    "tas": "Transient absorption",
-    "cl": "Cathodoluminescence",
-    "uv_vis": "UV-vis",
-    "ftir": "FTIR",
-    "raman": "Raman",
-    "impedance": "Impedance spectroscopy",
-    "jv": "J-V",
-    "dft": "DFT calculation",
-    "xtb": "xTB calculation",
-    "md": "Molecular dynamics",
-    "visual": "Visual observation",
-    "other": "Other",
-}
+Provenance = Literal[PROVENANCES]  # type: ignore[valid-type]
 Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
-
-STEP_KINDS = ("mill", "add_reagent", "mix", "age", "store", "sinter", "anneal", "heat", "quench",
-              "cool", "grind", "illuminate", "other")
 StepKind = Literal[STEP_KINDS]  # type: ignore[valid-type]
-
-ARRAY_KINDS = ("tlis_reflectance", "tlis_pl", "reflectance_reference", "pl_spectrum",
-               "absorption_spectrum", "pxrd", "xps_spectrum", "nmr_spectrum", "dsc_curve", "generic")
-ArrayKind = Literal[ARRAY_KINDS]  # type: ignore[valid-type]
+ArrayKind = Literal[tuple(ARRAY_KINDS)]  # type: ignore[valid-type]
+Outcome = Literal[tuple(OUTCOMES)]  # type: ignore[valid-type]
+SourceKind = Literal[SOURCE_KINDS]  # type: ignore[valid-type]
 
 
 class _Rec(BaseModel):
@@ -90,7 +51,7 @@ class SourceRecord(_Rec):
     """A publication, lab notebook or simulation that values come from."""
 
     key: str = Field(description="short unique key, e.g. 'xiao2025'")
-    kind: Literal["publication", "notebook", "simulation", "database", "user"] = "publication"
+    kind: SourceKind = "publication"
     doi: str | None = None
     title: str | None = None
     year: int | None = None

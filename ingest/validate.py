@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 
 from ingest import records as R
-from ingest.errors import ArrayData, IngestError, IngestErrors
+from ingest.errors import IngestError, IngestErrors
 from matdb import families as fam
-from matdb import process as proc
-from matdb import units
+from matdb import units, vocabulary
+from matdb.arrays import ArrayData
 
 
 @dataclass
@@ -65,10 +65,6 @@ def content_hash(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj)[0].encode()).hexdigest()
 
 
-def _source_provenance(kind: str) -> str:
-    return {"simulation": "simulated", "publication": "literature", "database": "literature"}.get(kind, "measured")
-
-
 class _Collector:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -85,13 +81,13 @@ class _Collector:
 
 
 def _qty(c: _Collector, quantity: str, spec: Any, rec: str, fld: str,
-         extra: dict[str, units.QuantityDef]) -> float | None:
+         extra: dict[str, vocabulary.QuantityDef]) -> float | None:
     if spec is None:
         return None
     try:
         if isinstance(spec, R.ValueUnit):
             spec = spec.model_dump()
-        return units.parse_quantity(quantity, spec, extra)[0]
+        return vocabulary.parse_quantity(quantity, spec, extra)[0]
     except units.UnitError as exc:
         c.add(str(exc), rec, fld)
         return None
@@ -169,7 +165,7 @@ def _composition(c: _Collector, families: dict[str, fam.Family], slug: str | Non
 
 
 def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.Family] | None = None,
-            known_quantities: dict[str, units.QuantityDef] | None = None,
+            known_quantities: dict[str, vocabulary.QuantityDef] | None = None,
             load_arrays: bool = True) -> Prepared:
     """Validate ``doc`` (read from ``file``) and convert it to canonical form.
 
@@ -193,7 +189,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
     # quantities and families declared by the file
     for i, q in enumerate(doc.quantities):
         rec = f"quantities[{i}] ({q.name})"
-        if q.name in units.QUANTITIES:
+        if q.name in vocabulary.QUANTITIES:
             c.add(f"quantity '{q.name}' is built in; do not redeclare it", rec, "name")
             continue
         if not q.categorical:
@@ -205,7 +201,8 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         d = q.model_dump()
         d["label"] = q.label or q.name
         p.quantities.append(d)
-        quantities[q.name] = units.QuantityDef(q.name, q.unit, d["label"], q.min, q.max, q.categorical, q.description)
+        quantities[q.name] = vocabulary.QuantityDef(q.name, q.unit, d["label"], q.min, q.max, q.categorical,
+                                                    q.description)
     for i, f in enumerate(doc.families):
         rec = f"families[{i}] ({f.slug})"
         if f.slug in fam.builtin_families():
@@ -316,13 +313,12 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             if not 0 <= n <= len(syn["steps"]):
                 c.add(f"after_step {n} is outside 0..{len(syn['steps'])} (steps of {sa.synthesis})", rec, "after_step")
             else:
-                process = proc.derive_process(syn["steps"][:n], {"frequency_hz": syn["frequency_hz"],
-                                              "frequency_rpm": syn["frequency_rpm"]}, syn["atmosphere"])
+                process = vocabulary.derive_process(syn["steps"][:n], syn)
             if comp is not None and syn["material"] is not None and comp["params_key"] != syn["material"]["params_key"]:
                 c.add("sample composition differs from its synthesis", rec, "params")
         try:
-            process.update(proc.normalize_process(dict(sa.process)))
-        except proc.ProcessError as exc:
+            process.update(vocabulary.normalize_process(dict(sa.process)))
+        except vocabulary.ProcessError as exc:
             c.add(str(exc), rec, exc.field)
         p.samples.append({
             "key": sa.id, "synthesis": sa.synthesis, "after_step": sa.after_step, "material": comp,
@@ -346,8 +342,8 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         comp = _composition(c, families, me.family, me.params, rec) if me.family else None
         conditions: dict[str, Any] = {}
         for ck, cv in me.conditions.items():
-            if ck in units.QUANTITIES or ck in quantities:
-                qd = units.quantity_def(ck, quantities)
+            if ck in vocabulary.QUANTITIES or ck in quantities:
+                qd = vocabulary.quantity_def(ck, quantities)
                 if qd.categorical or (isinstance(cv, str) and not _looks_numeric(cv)):
                     conditions[ck] = cv if isinstance(cv, str) else str(cv)
                 else:
@@ -467,9 +463,9 @@ def _conv(c: _Collector, spec: Any, unit: str, rec: str, fld: str) -> float | No
 
 
 def _result(c: _Collector, r: R.ResultRecord, rec: str,
-            quantities: dict[str, units.QuantityDef]) -> dict[str, Any] | None:
+            quantities: dict[str, vocabulary.QuantityDef]) -> dict[str, Any] | None:
     try:
-        qd = units.quantity_def(r.quantity, quantities)
+        qd = vocabulary.quantity_def(r.quantity, quantities)
     except units.UnitError as exc:
         c.add(str(exc), rec, "quantity")
         return None
@@ -506,7 +502,7 @@ def _result(c: _Collector, r: R.ResultRecord, rec: str,
         else:
             raw_v, given_unit = float(spec), r.unit
         try:
-            out["value"], _ = units.to_canonical(r.quantity, raw_v, given_unit, quantities)
+            out["value"], _ = vocabulary.to_canonical(r.quantity, raw_v, given_unit, quantities)
         except units.UnitError as exc:
             c.add(str(exc), rec, exc.field or "value")
             return None
@@ -539,14 +535,14 @@ def _result(c: _Collector, r: R.ResultRecord, rec: str,
 
 
 def _range_end(c: _Collector, r: R.ResultRecord, spec: Any, rec: str,
-               quantities: dict[str, units.QuantityDef]) -> float | None:
+               quantities: dict[str, vocabulary.QuantityDef]) -> float | None:
     try:
         if isinstance(spec, R.ValueUnit):
-            return units.to_canonical(r.quantity, spec.value, spec.unit, quantities)[0]
+            return vocabulary.to_canonical(r.quantity, spec.value, spec.unit, quantities)[0]
         if isinstance(spec, str):
             v, u = units.parse_quantity_text(spec)
-            return units.to_canonical(r.quantity, v, u or r.unit, quantities)[0]
-        return units.to_canonical(r.quantity, spec, r.unit, quantities)[0]
+            return vocabulary.to_canonical(r.quantity, v, u or r.unit, quantities)[0]
+        return vocabulary.to_canonical(r.quantity, spec, r.unit, quantities)[0]
     except units.UnitError as exc:
         c.add(str(exc), rec, "range")
         return None

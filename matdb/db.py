@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from matdb import families as fam
-from matdb import units
+from matdb import vocabulary
 from matdb.models import Base, Family, QuantityDefinition
 
 ENV_URL = "MATDB_URL"
@@ -178,11 +178,11 @@ class Database:
                 out[row.slug] = fam.Family.from_dict(row.definition)
         return out
 
-    def quantities(self) -> dict[str, units.QuantityDef]:
-        """User-declared quantities (in addition to matdb.units.QUANTITIES)."""
+    def quantities(self) -> dict[str, vocabulary.QuantityDef]:
+        """User-declared quantities (in addition to matdb.vocabulary.QUANTITIES)."""
         with self.session() as s:
             return {
-                q.name: units.QuantityDef(q.name, q.unit, q.label, q.min, q.max, q.categorical, q.description)
+                q.name: vocabulary.QuantityDef(q.name, q.unit, q.label, q.min, q.max, q.categorical, q.description)
                 for q in s.scalars(select(QuantityDefinition))
             }
 

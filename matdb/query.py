@@ -22,8 +22,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
 from matdb import models as M
-from matdb.arrays import decode_arrays
-from matdb.process import PROCESS_PARAMS
+from matdb.arrays import decode
+from matdb.vocabulary import PROCESS_PARAMS
 
 
 class QueryError(ValueError):
@@ -366,11 +366,9 @@ def load_array(db: Any, measurement_key: str, kind: str | None = None) -> dict[s
         if row is None:
             raise QueryError(f"no array for measurement '{measurement_key}'" + (f" of kind {kind}" if kind else ""))
         arr, prov = row
-        data = decode_arrays(arr.blob)
-        axes = {name: (data[f"axis{info['index']}"], info["unit"])
-                for name, info in sorted(arr.axes.items(), key=lambda kv: kv[1]["index"])}
-        return {"kind": arr.kind, "values": data["values"], "axes": axes,
-                "reference": data.get("reference"), "meta": arr.meta, "value_unit": arr.value_unit,
+        data = decode(arr.blob, arr.kind, arr.axes, arr.value_unit, arr.meta)
+        return {"kind": arr.kind, "values": data.values, "axes": data.axes,
+                "reference": data.reference, "meta": arr.meta, "value_unit": arr.value_unit,
                 "provenance": prov, "array_id": arr.id}
 
 

@@ -21,12 +21,13 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from matdb import models as M
-from matdb import units
-from matdb.arrays import decode_arrays
+from matdb import units, vocabulary
+from matdb.arrays import decode
 from matdb.db import Database
+from matdb.vocabulary import FEATURE_SERIES_KIND, TLIS_MODES
 
-RUN_KINDS = ("tlis_reflectance", "tlis_pl")
-SERIES_KIND = "feature_series"
+RUN_KINDS = tuple(TLIS_MODES.values())
+SERIES_KIND = FEATURE_SERIES_KIND
 
 
 def method_stamp() -> str:
@@ -92,11 +93,9 @@ def analyze(
         bar = tqdm(total=len(todo), desc="analyze", unit="run", leave=False)
     for array_id, kind, meta, mid, mkey, conditions in todo:
         with db.session() as s:
-            blob = s.get(M.ArrayResult, array_id).blob  # type: ignore[union-attr]
-            axes = s.get(M.ArrayResult, array_id).axes  # type: ignore[union-attr]
-        data = decode_arrays(blob)
-        names = sorted(axes, key=lambda k: axes[k]["index"])
-        coords = {n: data[f"axis{axes[n]['index']}"] for n in names}
+            row = s.get(M.ArrayResult, array_id)
+            data = decode(row.blob, row.kind, row.axes, row.value_unit, row.meta)  # type: ignore[union-attr]
+        coords = {n: c for n, (c, _u) in data.axes.items()}
         opts: dict[str, Any] = {}
         exc_nm = _condition(conditions or {}, "excitation_wavelength") or (meta or {}).get("excitation_wavelength_nm")
         if kind == "tlis_pl" and exc_nm:
@@ -106,10 +105,10 @@ def analyze(
                 warnings.simplefilter("ignore")
                 fs = extract_features(
                     kind,
-                    data["values"],
+                    data.values,
                     coords.get("wavelength"),
                     coords.get("time"),
-                    reference=data.get("reference"),
+                    reference=data.reference,
                     **opts,
                 )
             error = None
@@ -138,8 +137,8 @@ def analyze(
 
 
 def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: str) -> int:
-    from ingest.errors import ArrayData
     from ingest.load import array_row
+    from matdb.arrays import ArrayData
 
     n = 0
     series_names: list[str] = []
@@ -148,10 +147,11 @@ def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: s
     times = np.zeros(0)
     if fs is not None:
         for i, f in enumerate(fs.features.values()):
-            if f.quantity is None or f.quantity not in units.QUANTITIES or f.value is None or not np.isfinite(f.value):
+            known = f.quantity is not None and f.quantity in vocabulary.QUANTITIES
+            if not known or f.value is None or not np.isfinite(f.value):
                 continue
             try:
-                value, unit = units.to_canonical(f.quantity, f.value, f.unit)
+                value, unit = vocabulary.to_canonical(f.quantity, f.value, f.unit)
                 unc = (
                     None
                     if f.uncertainty is None or not np.isfinite(f.uncertainty)

@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from matdb import models as M
-from matdb import units
+from matdb import units, vocabulary
 from matdb.db import Database
 from matdb.families import Family
 
@@ -79,7 +79,7 @@ def resolve_target(target: str, family: str | None, stability_metric: str | None
         label = m.name if m.quantity in ("ratio", "energy", "relative_energy") else None
         return TargetSpec("stability", m.quantity, label, m.direction, m.unit)
     try:
-        q = units.quantity_def(target)
+        q = vocabulary.quantity_def(target)
     except units.UnitError as exc:
         raise ScreeningError(f"unknown target '{target}': use plqy, stability or a quantity name") from exc
     if q.categorical:
@@ -189,8 +189,6 @@ class FeatureSpec:
 
 def choose_features(train: pd.DataFrame, families: Mapping[str, Family] | None = None) -> FeatureSpec:
     """Descriptors that vary in the training data, plus well-covered process variables."""
-    from screening.candidates import DESCRIPTOR_PROCESS_NAMES
-
     cand = candidate_frame(train)
     process, fill = [], {}
     for p in PROCESS_FEATURES:
@@ -199,7 +197,7 @@ def choose_features(train: pd.DataFrame, families: Mapping[str, Family] | None =
             if col.notna().mean() >= PROCESS_COVERAGE and col.nunique() > 1:
                 process.append(p)
                 fill[p] = float(col.median())
-    descs = list(COMPOSITION_FEATURES) + [DESCRIPTOR_PROCESS_NAMES[p] for p in process]
+    descs = list(COMPOSITION_FEATURES) + list(process)
     spec = FeatureSpec(tuple(descs), tuple(process), fill)
     X = spec.featurize(cand, families)
     keep = [i for i in range(X.shape[1]) if np.nanstd(X[:, i]) > 1e-12]

@@ -15,9 +15,9 @@ import pandas as pd
 import matdb
 from ingest.pipeline import IngestReport, check_paths, ingest_paths
 from matdb import families as fam
-from matdb import units
+from matdb import units, vocabulary
 from matdb.db import Database
-from matdb.process import PROCESS_PARAMS
+from matdb.vocabulary import PROCESS_PARAMS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = REPO_ROOT / "data" / "literature"
@@ -159,7 +159,7 @@ def families_table(db: Database | None = None) -> pd.DataFrame:
 
 
 def quantities_table(db: Database | None = None) -> pd.DataFrame:
-    q = dict(units.QUANTITIES)
+    q = dict(vocabulary.QUANTITIES)
     if db is not None:
         q.update(db.quantities())
     return pd.DataFrame(

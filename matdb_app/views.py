@@ -17,14 +17,12 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from matdb import models as M
-from matdb import units
+from matdb import units, vocabulary
 from matdb.db import Database
-from matdb.process import PROCESS_PARAMS
+from matdb.vocabulary import PROCESS_PARAMS, TLIS_MODES
 
-#: Provenance values, in the order the UI lists them.
-PROVENANCES = ("literature", "measured", "simulated")
 #: Stored array kinds of time-lapsed in situ runs.
-TLIS_KINDS = ("tlis_reflectance", "tlis_pl")
+TLIS_KINDS = tuple(TLIS_MODES.values())
 #: Columns of the sample table that hold dicts (shown and exported as JSON text).
 _DICT_COLUMNS = ("composition_params", "process")
 
@@ -43,21 +41,21 @@ def data_version(db: Database) -> str:
     return "/".join(f"{a}:{b}" for a, b in (files, samples, results, models, proposals))
 
 
-def quantity_def(db_quantities: dict[str, units.QuantityDef], name: str) -> units.QuantityDef:
+def quantity_def(db_quantities: dict[str, vocabulary.QuantityDef], name: str) -> vocabulary.QuantityDef:
     """The definition of a quantity (built-in or declared in the database)."""
     if name in db_quantities:
         return db_quantities[name]
-    if name in units.QUANTITIES:
-        return units.QUANTITIES[name]
-    return units.QuantityDef(name, "", name)
+    if name in vocabulary.QUANTITIES:
+        return vocabulary.QUANTITIES[name]
+    return vocabulary.QuantityDef(name, "", name)
 
 
-def axis_label(name: str, db_quantities: dict[str, units.QuantityDef] | None = None) -> str:
+def axis_label(name: str, db_quantities: dict[str, vocabulary.QuantityDef] | None = None) -> str:
     """Axis label with unit for a quantity, a process parameter or a composition parameter."""
     if db_quantities is not None and name in db_quantities:
         return db_quantities[name].axis_label
-    if name in units.QUANTITIES:
-        return units.QUANTITIES[name].axis_label
+    if name in vocabulary.QUANTITIES:
+        return vocabulary.QUANTITIES[name].axis_label
     if name in PROCESS_PARAMS:
         p = PROCESS_PARAMS[name]
         u = units.display_unit(p.unit) if p.unit != "revolutions/minute" else "rpm"

@@ -46,7 +46,7 @@ because the full descriptor set costs ~20 us per candidate and the filter needs 
 
 Features for the surrogates come from a ``featurize`` callable; :class:`DescriptorFeaturizer`
 builds descriptor columns with ``screening.descriptors.family_descriptors``, mapping candidate
-process columns to its process inputs (``DESCRIPTOR_PROCESS_NAMES``).
+process columns (named as in ``matdb.vocabulary.PROCESS_PARAMS``) to its process inputs.
 
 Ranking
 -------
@@ -86,11 +86,9 @@ __all__ = [
     "CandidateSpace",
     "CandidateSpaceError",
     "DEFAULT_PROCESS",
-    "DESCRIPTOR_PROCESS_NAMES",
     "DescriptorFeaturizer",
     "Dimension",
     "EmptySpaceWarning",
-    "PROCESS_VARIABLES",
     "default_space",
     "default_spaces",
     "iter_candidates",
@@ -100,13 +98,6 @@ __all__ = [
     "tolerance_factor",
 ]
 
-#: Known process variables and their units.
-PROCESS_VARIABLES: dict[str, str] = {
-    "milling_time_min": "min",
-    "aging_time_h": "h",
-    "additive_mol_pct": "mol %",
-    "sintering_temperature_C": "degC",
-}
 #: Grid intervals per composition parameter in the default spaces (21 values from min to max).
 DEFAULT_STEPS = 20
 #: Default sampling budget for sobol / lhs spaces.
@@ -664,22 +655,13 @@ def load_spaces(path: str | Path, families: Mapping[str, Family] | None = None
     return [sp for entry in entries for sp in space_from_dict(entry, families)]
 
 
-#: Candidate process columns -> ``screening.descriptors.PROCESS_INPUTS`` names.
-DESCRIPTOR_PROCESS_NAMES: dict[str, str] = {
-    "milling_time_min": "milling_time_min",
-    "aging_time_h": "aging_time_h",
-    "additive_mol_pct": "additive_mol_percent",
-    "sintering_temperature_C": "sintering_temperature_c",
-}
-
-
 @dataclass(frozen=True)
 class DescriptorFeaturizer:
     """``featurize`` for :func:`rank_candidates`: candidate frame -> descriptor matrix.
 
     Calls ``screening.descriptors.family_descriptors`` on the family of each chunk (chunks hold
     one family) and returns the columns ``descriptors`` in that order, shape (n, len(descriptors)).
-    Process columns are passed on under their descriptor names (``DESCRIPTOR_PROCESS_NAMES``);
+    Process columns (``screening.descriptors.PROCESS_INPUTS``) are passed on by name;
     other candidate columns are ignored.
 
     Attributes:
@@ -693,7 +675,7 @@ class DescriptorFeaturizer:
     families: Mapping[str, Family] | None = None
 
     def __call__(self, df: pd.DataFrame) -> np.ndarray:
-        from screening.descriptors import family_descriptors
+        from screening.descriptors import PROCESS_INPUTS, family_descriptors
 
         if len(df) == 0:
             return np.zeros((0, len(self.descriptors)))
@@ -703,8 +685,7 @@ class DescriptorFeaturizer:
             sub = df.iloc[rows]
             fam = get_family(str(slug), self.families)
             params = {p: sub[p].to_numpy(float) for p in fam.parameters}
-            process = {DESCRIPTOR_PROCESS_NAMES[c]: sub[c].to_numpy(float)
-                       for c in sub.columns if c in DESCRIPTOR_PROCESS_NAMES}
+            process = {c: sub[c].to_numpy(float) for c in sub.columns if c in PROCESS_INPUTS}
             d = family_descriptors(fam, params, process or None)
             missing = [n for n in self.descriptors if n not in d.columns]
             if missing:

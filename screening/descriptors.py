@@ -51,6 +51,7 @@ from matdb.families import (
     builtin_families,
 )
 from matdb.species import RadiusNotAvailableError, Species, get_species
+from matdb.vocabulary import PROCESS_PARAMS
 
 # --- citations --------------------------------------------------------------------------------
 
@@ -261,14 +262,12 @@ _ATMOSPHERE_ALIASES = {
     "vacuum": "vacuum",
 }
 
-#: Process inputs accepted in ``process`` (key -> label, unit).
+#: Process inputs accepted in ``process`` (key -> label, unit): process parameters of the
+#: vocabulary, plus the composite loading.
 PROCESS_INPUTS: dict[str, tuple[str, str]] = {
-    "milling_time_min": ("Milling time", "min"),
-    "milling_frequency_hz": ("Milling frequency", "Hz"),
-    "aging_time_h": ("Aging time", "h"),
-    "aging_atmosphere": ("Aging atmosphere", ""),
-    "additive_mol_percent": ("Additive", "percent"),
-    "sintering_temperature_c": ("Sintering temperature", "degC"),
+    **{k: (PROCESS_PARAMS[k].label, PROCESS_PARAMS[k].unit) for k in (
+        "milling_time_min", "milling_frequency_hz", "aging_time_h", "aging_atmosphere", "additive_mol_pct",
+        "sintering_temperature_C")},
     "perovskite_mass_fraction": ("Perovskite mass fraction", ""),
 }
 
@@ -472,9 +471,9 @@ def _registry() -> dict[str, Descriptor]:
             )
         )
     ds += [
-        _d("additive_mol_percent", "Additive", "percent", "", "additive amount, mol %", "process"),
+        _d("additive_mol_pct", "Additive", "percent", "", "additive amount, mol %", "process"),
         _d(
-            "sintering_temperature_c",
+            "sintering_temperature_C",
             "Sintering temperature",
             "degC",
             "",
@@ -517,9 +516,9 @@ _PROCESS_OUTPUTS: dict[str, tuple[str, ...]] = {
     "milling_frequency_hz": ("milling_frequency_hz",),
     "aging_time_h": ("aging_time_h",),
     "aging_atmosphere": tuple(f"atmosphere_{a}" for a in ATMOSPHERES),
-    "additive_mol_percent": ("additive_mol_percent",),
-    "sintering_temperature_c": (
-        "sintering_temperature_c",
+    "additive_mol_pct": ("additive_mol_pct",),
+    "sintering_temperature_C": (
+        "sintering_temperature_C",
         "sintering_minus_tg",
         "sintering_minus_transition",
     ),
@@ -835,13 +834,14 @@ def _process_columns(process: Mapping[str, Any], n: int) -> dict[str, np.ndarray
             v = raw.astype(float)
         except (TypeError, ValueError):
             raise ValueError(f"process input '{key}' must be numeric") from None
-        if key != "sintering_temperature_c" and (v < 0).any():
-            raise ValueError(f"process input '{key}' has negative values")
+        lo = PROCESS_PARAMS[key].min if key in PROCESS_PARAMS else 0.0
+        if lo is not None and (v < lo).any():
+            raise ValueError(f"process input '{key}' has values below its physical minimum {lo:g}")
         if key == "perovskite_mass_fraction":
             if ((v < 0) | (v > 1)).any():
                 raise ValueError("process input 'perovskite_mass_fraction' must be within 0..1")
             out[key] = v
-        elif key == "sintering_temperature_c":
+        elif key == "sintering_temperature_C":
             out[key] = v
             out["sintering_minus_tg"] = v - AGZIF62_TG_C
             out["sintering_minus_transition"] = v - CSPBI3_TRANSITION_C
@@ -1000,8 +1000,8 @@ def compute_descriptors(
         process: optional process inputs, each an array of shape (n,) (or a scalar): keys of
             :data:`PROCESS_INPUTS` (``milling_time_min``, ``milling_frequency_hz``,
             ``aging_time_h``, ``aging_atmosphere`` (names such as "air", "N2", "Ar", "vacuum" or
-            codes into :data:`ATMOSPHERES`), ``additive_mol_percent``,
-            ``sintering_temperature_c``, ``perovskite_mass_fraction``). Only the process
+            codes into :data:`ATMOSPHERES`), ``additive_mol_pct``,
+            ``sintering_temperature_C``, ``perovskite_mass_fraction``). Only the process
             descriptors of the given inputs are returned.
         family: optional family; supplies user-defined species, and for a composite family the
             perovskite loading (with ``params``).

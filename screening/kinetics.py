@@ -62,7 +62,7 @@ class Feature:
         unit: pint-compatible unit text ("min", "nm", "eV", "" for dimensionless).
         uncertainty: one standard uncertainty in ``unit``, or None if not estimated.
         method: algorithm name; ``version``: algorithm version (recompute when it changes).
-        quantity: matdb.units.QUANTITIES name this value is stored as, if any.
+        quantity: matdb.vocabulary.QUANTITIES name this value is stored as, if any.
         note: free text (e.g. the criterion's tolerance).
     """
 

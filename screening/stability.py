@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from matdb.units import to_canonical
+from matdb.vocabulary import to_canonical
 from screening.kinetics import (
     Feature,
     KineticsError,

@@ -29,7 +29,7 @@ Models are fitted on a *latent* scale ``z`` and predictions are transformed back
 * ``None``: the model works in target units directly.
 
 With ``bounded="auto"`` (default) the logit transform is used whenever the target has known
-bounds (``TARGET_BOUNDS`` or the ``matdb.units.QUANTITIES`` registry), otherwise none.
+bounds (``TARGET_BOUNDS`` or the ``matdb.vocabulary.QUANTITIES`` registry), otherwise none.
 
 Few data points
 ---------------
@@ -112,7 +112,7 @@ PREDICT_BLOCK = 4096
 #: Trees in the forest.
 N_TREES = 100
 
-#: Known bounds of screening targets (target units). Others come from ``matdb.units.QUANTITIES``.
+#: Known bounds of screening targets (target units). Others come from ``matdb.vocabulary.QUANTITIES``.
 TARGET_BOUNDS: dict[str, tuple[float, float]] = {"plqy": (0.0, 100.0), "stability": (0.0, 1.0)}
 
 #: Types (beyond skops' built-in safe defaults) that ``load_surrogate`` accepts.
@@ -173,7 +173,7 @@ def target_bounds(target: str) -> tuple[float, float] | None:
     if target in TARGET_BOUNDS:
         return TARGET_BOUNDS[target]
     try:
-        from matdb.units import QUANTITIES
+        from matdb.vocabulary import QUANTITIES
     except ImportError:  # pragma: no cover - matdb is always installed with screening
         return None
     q = QUANTITIES.get(target)
@@ -184,7 +184,7 @@ def target_bounds(target: str) -> tuple[float, float] | None:
 
 def _target_unit(target: str) -> str:
     try:
-        from matdb.units import QUANTITIES
+        from matdb.vocabulary import QUANTITIES
     except ImportError:  # pragma: no cover
         return ""
     q = QUANTITIES.get(target)

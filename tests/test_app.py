@@ -331,7 +331,7 @@ def test_ingest_shows_field_errors_and_writes_nothing(sqlite_app_url: str) -> No
     assert len(errors) == 2
     assert set(errors["file"]) == {"bad.yaml"}
     assert any("outside the range" in p for p in errors["problem"])
-    assert any("above the allowed maximum 100" in p for p in errors["problem"])
+    assert any("above the physical maximum 100" in p for p in errors["problem"])
     assert at.button(key="in_confirm").disabled
     assert at.error, "a visible error message"
     assert db.table_counts() == before

@@ -342,7 +342,7 @@ process:
     df = sp.chunk(0, sp.size)
     assert df[["X", "sintering_temperature_C"]].values.tolist() == [
         [0.05, 250.0], [0.05, 275.0], [0.25, 250.0], [0.25, 275.0]]
-    feat = DescriptorFeaturizer(("tolerance_factor", "sintering_temperature_c"))
+    feat = DescriptorFeaturizer(("tolerance_factor", "sintering_temperature_C"))
     X = feat(df)
     assert X.shape == (4, 2)
     assert X[:, 0] == pytest.approx(tolerance_factor(sp.family, {"X": df["X"].to_numpy()}))

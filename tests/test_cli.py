@@ -69,7 +69,7 @@ def test_init_ingest_query_export(db_url: str, tmp_path: Path) -> None:
         (lambda d: d["samples"][0].update(family="FAPbI4"), "unknown family 'FAPbI4'"),
         (
             lambda d: d["measurements"][0]["results"][0].update(quantity="plqy", value="150 %"),
-            "above the allowed maximum",
+            "above the physical maximum",
         ),
     ],
 )

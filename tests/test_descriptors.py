@@ -235,8 +235,8 @@ def test_process_descriptors() -> None:
         "milling_frequency_hz": 20.0,
         "aging_time_h": np.array([0.0, 24.0, 72.0]),
         "aging_atmosphere": np.array(["air", "N2", "Vacuum"]),
-        "additive_mol_percent": np.array([0.0, 1.0, 2.5]),
-        "sintering_temperature_c": np.array([275.0, 290.0, 350.0]),
+        "additive_mol_pct": np.array([0.0, 1.0, 2.5]),
+        "sintering_temperature_C": np.array([275.0, 290.0, 350.0]),
     }
     d = compute_descriptors(
         frame, None, process, FAMS["CsPbI3-agZIF62"], {"X": np.array([0.05, 0.25, 0.85])}
@@ -259,7 +259,7 @@ def test_process_errors() -> None:
         compute_descriptors(frame, None, {"rpm": 800})
     with pytest.raises(ValueError, match="unknown aging_atmosphere 'mars'"):
         compute_descriptors(frame, None, {"aging_atmosphere": np.array(["mars"])})
-    with pytest.raises(ValueError, match="'milling_time_min' has negative values"):
+    with pytest.raises(ValueError, match="'milling_time_min' has values below its physical minimum 0"):
         compute_descriptors(frame, None, {"milling_time_min": -1.0})
     with pytest.raises(CompositionError, match="give params"):
         compute_descriptors(

@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from ingest.records import Document, MeasurementRecord, SampleRecord, StepRecord, ValueUnit
-from matdb import units
+from matdb import units, vocabulary
 from matdb.families import get_family
-from matdb.process import derive_process
+from matdb.vocabulary import derive_process
 
 LIT_DIR = Path(__file__).resolve().parents[1] / "data" / "literature"
 FILES = ("xiao2025.yaml", "li2023.yaml", "xiang2026.yaml")
@@ -420,14 +420,14 @@ def _frequency(spec: Any) -> tuple[float | None, float | None]:
     return units.convert(v, u or "Hz", "Hz"), None
 
 
-def _step(st: StepRecord, extra: dict[str, units.QuantityDef]) -> dict[str, Any]:
+def _step(st: StepRecord, extra: dict[str, vocabulary.QuantityDef]) -> dict[str, Any]:
     hz, rpm = _frequency(st.frequency)
     return {
         "kind": st.kind,
-        "duration_min": units.parse_quantity("duration", _spec(st.duration), extra)[0]
+        "duration_min": vocabulary.parse_quantity("duration", _spec(st.duration), extra)[0]
         if st.duration is not None
         else None,
-        "temperature_c": units.parse_quantity("temperature", _spec(st.temperature), extra)[0]
+        "temperature_c": vocabulary.parse_quantity("temperature", _spec(st.temperature), extra)[0]
         if st.temperature is not None
         else None,
         "atmosphere": st.atmosphere,
@@ -438,19 +438,19 @@ def _step(st: StepRecord, extra: dict[str, units.QuantityDef]) -> dict[str, Any]
 
 
 def _canonical(
-    quantity: str, spec: Any, unit: str | None, extra: dict[str, units.QuantityDef]
+    quantity: str, spec: Any, unit: str | None, extra: dict[str, vocabulary.QuantityDef]
 ) -> float:
     if isinstance(spec, ValueUnit):
-        return units.to_canonical(quantity, spec.value, spec.unit, extra)[0]
+        return vocabulary.to_canonical(quantity, spec.value, spec.unit, extra)[0]
     if isinstance(spec, str):
         v, u = units.parse_quantity_text(spec)
-        return units.to_canonical(quantity, v, u or unit, extra)[0]
-    return units.to_canonical(quantity, spec, unit, extra)[0]
+        return vocabulary.to_canonical(quantity, v, u or unit, extra)[0]
+    return vocabulary.to_canonical(quantity, spec, unit, extra)[0]
 
 
 def _rows_of(doc: Document) -> list[dict[str, Any]]:
     extra = {
-        q.name: units.QuantityDef(
+        q.name: vocabulary.QuantityDef(
             q.name, q.unit, q.label or q.name, q.min, q.max, q.categorical, q.description
         )
         for q in doc.quantities
@@ -470,8 +470,7 @@ def _rows_of(doc: Document) -> list[dict[str, Any]]:
         hz, rpm = _frequency(sy.mill.frequency if sy.mill else None)
         process = derive_process(
             [_step(st, extra) for st in sy.steps[:n]],
-            {"frequency_hz": hz, "frequency_rpm": rpm},
-            sy.atmosphere,
+            {"frequency_hz": hz, "frequency_rpm": rpm, "atmosphere": sy.atmosphere},
         )
         return sa.id, sy.family, dict(sy.params), process
 
@@ -480,7 +479,7 @@ def _rows_of(doc: Document) -> list[dict[str, Any]]:
         sample_id, family, params, process = target(m)
         comp = get_family(family).validate(params)
         for r in m.results:
-            qd = units.quantity_def(r.quantity, extra)
+            qd = vocabulary.quantity_def(r.quantity, extra)
             value = None
             if r.value is not None and not qd.categorical:
                 value = _canonical(r.quantity, r.value, r.unit, extra)
@@ -520,16 +519,16 @@ def literature_rows() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _extra_quantities() -> dict[str, units.QuantityDef]:
+def _extra_quantities() -> dict[str, vocabulary.QuantityDef]:
     return {
-        q.name: units.QuantityDef(q.name, q.unit, q.label or q.name, q.min, q.max, q.categorical)
+        q.name: vocabulary.QuantityDef(q.name, q.unit, q.label or q.name, q.min, q.max, q.categorical)
         for doc in load_documents().values()
         for q in doc.quantities
     }
 
 
 def find(
-    rows: pd.DataFrame, expected: dict[str, Any], extra: dict[str, units.QuantityDef] | None = None
+    rows: pd.DataFrame, expected: dict[str, Any], extra: dict[str, vocabulary.QuantityDef] | None = None
 ) -> pd.DataFrame:
     """Rows of an export table that match one EXPECTED entry.
 
@@ -546,7 +545,7 @@ def find(
     if "text" in expected:
         sel = sel[sel["text"] == expected["text"]]
     else:
-        want, canon_unit = units.to_canonical(
+        want, canon_unit = vocabulary.to_canonical(
             expected["quantity"], expected["value"], expected["unit"], extra
         )
         rel = expected.get("rel", REL_TOL)
@@ -638,7 +637,7 @@ def test_bundled_dataset_exports_identically_on_postgres(db, loaded_db) -> None:
 
 
 @pytest.fixture(scope="module")
-def extra() -> dict[str, units.QuantityDef]:
+def extra() -> dict[str, vocabulary.QuantityDef]:
     return _extra_quantities()
 
 
@@ -650,7 +649,7 @@ def _id(e: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=[_id(e) for e in EXPECTED])
 def test_expected_value_is_recorded(
-    rows: pd.DataFrame, extra: dict[str, units.QuantityDef], expected: dict[str, Any]
+    rows: pd.DataFrame, extra: dict[str, vocabulary.QuantityDef], expected: dict[str, Any]
 ) -> None:
     hits = find(rows, expected, extra)
     assert not hits.empty, f"not found: {expected}"
@@ -712,7 +711,7 @@ def test_ids_are_unique_and_prefixed_with_the_source_key() -> None:
 
 
 def test_results_carry_no_numbers_for_categorical_quantities(rows: pd.DataFrame) -> None:
-    categorical = {n for n, q in units.QUANTITIES.items() if q.categorical}
+    categorical = {n for n, q in vocabulary.QUANTITIES.items() if q.categorical}
     cat = rows[rows["quantity"].isin(categorical)]
     assert cat["value"].isna().all()
     assert cat["text"].map(bool).all()

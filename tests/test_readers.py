@@ -291,7 +291,7 @@ def test_xlsx_table(tmp_path: Path) -> None:
     # XLSX errors name the spreadsheet row
     df.loc[1, "plqy [%]"] = 120.0
     df.to_excel(p, index=False)
-    with pytest.raises(IngestError, match=r"row 3.*plqy \[%\].*above the allowed maximum"):
+    with pytest.raises(IngestError, match=r"row 3.*plqy \[%\].*above the physical maximum"):
         read_file(p)
 
 
@@ -545,18 +545,19 @@ TABLE_OK = "sample_id,family,x,milling_time [min],plqy [%]\n"
         ),
         (
             TABLE_OK + "a,FAMAPbI3,0.5,30,101\n",
-            r"line 2.*field 'plqy \[%\]'.*above the allowed maximum 100",
+            r"line 2.*field 'plqy \[%\]'.*above the physical maximum 100",
         ),
         (
             TABLE_OK + "a,FAMAPbI3,0.5,30,-1\n",
-            r"line 2.*field 'plqy \[%\]'.*below the allowed minimum 0",
+            r"line 2.*field 'plqy \[%\]'.*below the physical minimum 0",
         ),
         (
             TABLE_OK + "a,FAMAPbI3,0.5,30,high\n",
             r"line 2.*field 'plqy \[%\]'.*'high' is not a number",
         ),
         (TABLE_OK + "a,FAMAPbI3,0.5,30,nan\n", r"line 2.*field 'plqy \[%\]'.*not a finite"),
-        (TABLE_OK + "a,FAMAPbI3,0.5,-30,3\n", r"line 2.*field 'milling_time \[min\]'.*negative"),
+        (TABLE_OK + "a,FAMAPbI3,0.5,-30,3\n",
+         r"line 2.*field 'milling_time \[min\]'.*below the physical minimum 0 min"),
         (TABLE_OK + "a,FAMAPbI3,1.5,30,3\n", r"line 2.*field 'params.x'.*outside the range"),
         (TABLE_OK + "a,NoSuchFamily,0.5,30,3\n", None),
         (TABLE_OK + "a,,0.5,30,3\n", r"line 2.*field 'family'.*family is empty"),
@@ -618,7 +619,7 @@ def test_bad_table_is_located(tmp_path: Path, rows: str, pattern: str | None) ->
 @pytest.mark.parametrize(
     ("rows", "pattern"),
     [
-        ('s,FAMAPbI3,,"{""x"": 0.5}",plqy,200,%,,,,,\n', r"line 2.*above the allowed maximum"),
+        ('s,FAMAPbI3,,"{""x"": 0.5}",plqy,200,%,,,,,\n', r"line 2.*above the physical maximum"),
         ('s,FAMAPbI3,,"{""x"": 0.5}",plqy,2,furlongs,,,,,\n', r"line 2.*field 'unit'.*furlongs"),
         ('s,FAMAPbI3,,"{""x"": 0.5}",wibble,2,%,,,,,\n', r"line 2.*field 'quantity'.*wibble"),
         (

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 import matdb
 from ingest.pipeline import ingest_paths
 from matdb.export import LEADING, export
-from matdb.units import QUANTITIES
+from matdb.vocabulary import QUANTITIES
 
 COMPARED = [*LEADING, "text", "label", "approximate", "range_low", "range_high"]
 

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.errors import ArrayData, IngestError, IngestErrors
+from ingest.errors import IngestError, IngestErrors
 from ingest.load import array_row, load_prepared
 from ingest.pipeline import load_one
 from ingest.records import Document
 from ingest.validate import prepare
 from matdb import models as M
+from matdb.arrays import ArrayData
 from matdb.export import LEADING
 from matdb.query import QueryError, parse_query
 
@@ -173,10 +174,10 @@ def test_failing_file_writes_nothing(db) -> None:
     [
         (("syntheses", 0, "params"), {"x": 1.3}, r"syntheses\[0\] \(t-x0.8\).*params.x.*outside the range"),
         (("syntheses", 0, "family"), "FAPbI4", r"unknown family 'FAPbI4'"),
-        (("syntheses", 0, "steps", 0, "duration"), "-5 min", r"steps\[0\].*duration.*below the allowed minimum"),
+        (("syntheses", 0, "steps", 0, "duration"), "-5 min", r"steps\[0\].*duration.*below the physical minimum"),
         (("measurements", 0, "results", 0, "value"), "59 nm", r"cannot convert nm to min"),
         (("measurements", 0, "results", 0, "quantity"), "plqy_typo", r"unknown quantity 'plqy_typo'"),
-        (("measurements", 2, "results", 0), {"quantity": "plqy", "value": "120 %"}, r"above the allowed maximum 100"),
+        (("measurements", 2, "results", 0), {"quantity": "plqy", "value": "120 %"}, r"above the physical maximum 100"),
         (("samples", 1, "id"), "t-x0.8-90min", r"duplicate sample id 't-x0.8-90min'"),
         (("syntheses", 0, "precursors", 0, "amount"), "3 parsecs", r"neither a mass nor an amount"),
     ],

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matdb.units import QUANTITIES, UnitError, convert, parse_quantity, parse_unit, to_canonical
+from matdb.units import UnitError, convert, parse_unit
+from matdb.vocabulary import QUANTITIES, parse_quantity, to_canonical
 
 
 @pytest.mark.parametrize(
@@ -39,9 +40,9 @@ def test_kcal_per_mol_to_eV_uses_pint() -> None:
 @pytest.mark.parametrize(
     ("quantity", "value", "unit", "match"),
     [
-        ("plqy", 120, "%", "above the allowed maximum 100"),
-        ("plqy", -1, "%", "below the allowed minimum 0"),
-        ("steady_state_time", -5, "min", "below the allowed minimum"),
+        ("plqy", 120, "%", "above the physical maximum 100"),
+        ("plqy", -1, "%", "below the physical minimum 0"),
+        ("steady_state_time", -5, "min", "below the physical minimum"),
         ("plqy", 10, "nm", "cannot convert"),
         ("absorption_edge", 500, "blorps", "unknown unit 'blorps'"),
         ("absorption_edge", float("nan"), "nm", "not a finite number"),

@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from ingest.errors import ArrayData, IngestError
+from ingest.errors import IngestError
 from ingest.readers import jcamp, records, structures, tables, tlis, xy
 from ingest.readers._common import fail, read_bytes, read_text
 from ingest.records import ArrayRecord, Document
+from matdb.arrays import ArrayData
+from matdb.vocabulary import TLIS_MODES, spectrum_axis
 
 __all__ = ["SUPPORTED", "read_file", "load_array", "read_mapping"]
 
@@ -127,15 +129,6 @@ def _read_csv(path: Path, text: str, mapping: dict[str, Any] | None) -> Document
 
 # --- arrays -------------------------------------------------------------------------------------
 
-_AXIS = {
-    "pxrd": ("two_theta", "degree"),
-    "pl_spectrum": ("wavelength", "nm"),
-    "absorption_spectrum": ("wavelength", "nm"),
-    "reflectance_reference": ("wavelength", "nm"),
-    "xps_spectrum": ("binding_energy", "eV"),
-    "nmr_spectrum": ("shift", "ppm_shift"),
-    "dsc_curve": ("temperature", "degC"),
-}
 
 
 def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
@@ -155,10 +148,10 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
     if not path.is_file():
         raise fail(f"array file '{rec.file}' not found (looked in {base_dir})", path, field="file")
     fmt = rec.format or _array_format(path, rec.kind)
-    if rec.kind in ("tlis_reflectance", "tlis_pl") and fmt not in ("tlis_csv", "tlis_long_csv"):
+    if rec.kind in TLIS_MODES.values() and fmt not in ("tlis_csv", "tlis_long_csv"):
         raise fail(f"a {rec.kind} run must be a TLIS CSV file, not '{fmt}'", path, field="format")
     if fmt in ("tlis_csv", "tlis_long_csv"):
-        if rec.kind not in ("tlis_reflectance", "tlis_pl"):
+        if rec.kind not in TLIS_MODES.values():
             raise fail(
                 f"kind '{rec.kind}' does not fit a TLIS run (use tlis_reflectance or tlis_pl)",
                 path,
@@ -175,7 +168,7 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
     if fmt == "csv":
         names = ("x", "y")
         x, y = tlis.read_two_column(path, names)
-        axis, unit = _AXIS.get(rec.kind, ("x", ""))
+        axis, unit = spectrum_axis(rec.kind)
         return ArrayData(
             kind=rec.kind,
             values=y,
@@ -243,7 +236,7 @@ def _npy(path: Path, rec: ArrayRecord) -> ArrayData:
     bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
     if bad.size:
         raise fail(f"point {bad[0]} is not a finite number", path, field="y")
-    axis, unit = _AXIS.get(rec.kind, ("x", ""))
+    axis, unit = spectrum_axis(rec.kind)
     return ArrayData(
         kind=rec.kind,
         values=y,
@@ -254,7 +247,7 @@ def _npy(path: Path, rec: ArrayRecord) -> ArrayData:
 
 
 def _inline(rec: ArrayRecord) -> ArrayData:
-    if rec.kind in ("tlis_reflectance", "tlis_pl"):
+    if rec.kind in TLIS_MODES.values():
         raise IngestError("a TLIS run must be given as a file, not inline x/y", field="file")
     x = np.asarray(rec.x, dtype=float)
     y = np.asarray(rec.y, dtype=float)
@@ -268,7 +261,7 @@ def _inline(rec: ArrayRecord) -> ArrayData:
         bad = np.flatnonzero(~np.isfinite(a))
         if bad.size:
             raise IngestError(f"{name}[{bad[0]}] is not a finite number", field=f"{name}[{bad[0]}]")
-    axis, unit = _AXIS.get(rec.kind, ("x", ""))
+    axis, unit = spectrum_axis(rec.kind)
     meta: dict[str, Any] = {"format": "inline"}
     if rec.wavelength is not None:
         meta["wavelength"] = _wl(rec)

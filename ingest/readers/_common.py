@@ -30,7 +30,8 @@ from ingest.records import (
     SourceRecord,
 )
 from matdb.families import CompositionError, builtin_families, canonical_params_key
-from matdb.units import UnitError, to_canonical
+from matdb.units import UnitError
+from matdb.vocabulary import PROVENANCES, TECHNIQUES, to_canonical
 
 #: Keys understood in header comments and sidecars of standalone files.
 META_KEYS: dict[str, str] = {
@@ -294,7 +295,7 @@ def check_process(
     field: str | None = None,
 ) -> dict[str, Any]:
     """Validate process parameters with matdb.process (names, units, no negative times)."""
-    from matdb.process import ProcessError, normalize_process
+    from matdb.vocabulary import ProcessError, normalize_process
 
     try:
         return normalize_process(dict(process))
@@ -304,7 +305,7 @@ def check_process(
 
 def check_condition(name: str, text: Any, path: Path, line: int | None) -> str:
     """Validate a measurement condition such as integration_time '100 ms'; return it as text."""
-    from matdb.units import parse_quantity
+    from matdb.vocabulary import parse_quantity
 
     try:
         parse_quantity(name, text)
@@ -343,8 +344,6 @@ def make_source(
     kind = "simulation" if provenance == "simulated" and key else "notebook"
     return SourceRecord(key=key or default_key, kind=kind, note=note)
 
-
-PROVENANCES = ("literature", "measured", "simulated")
 
 
 def standalone_document(
@@ -401,8 +400,6 @@ def standalone_document(
             field="provenance",
         )
     tech = _opt_str(meta.get("technique")) or technique
-    from ingest.records import TECHNIQUES
-
     if tech not in TECHNIQUES:
         raise fail(
             f"unknown technique '{tech}'; use one of {', '.join(TECHNIQUES)}",

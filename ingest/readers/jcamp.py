@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import ArrayData
 from ingest.readers._common import META_KEYS, fail, merge_meta, read_text, standalone_document
 from ingest.records import ArrayRecord, Document
+from matdb.arrays import ArrayData
 from matdb.units import UnitError, parse_unit
 
 _NUM = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -354,7 +354,7 @@ def read_jcamp_document(path: Path, text: str) -> Document:
         for k, v in data.meta.items()
         if k in META_KEYS and k not in ("kind", "description", "wavelength")
     }
-    from ingest.records import ARRAY_KINDS
+    from matdb.vocabulary import ARRAY_KINDS
 
     if data.kind not in ARRAY_KINDS:
         raise fail(

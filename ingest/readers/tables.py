@@ -11,14 +11,14 @@ Wide table columns (case-insensitive except composition parameters)
 - composition: one column per parameter of the family (``x``, ``y``, ``z``, ``X``; any other
   parameter via the mapping target ``params.<name>``) or a ``params`` JSON column.
 - ``formula`` (optional; checked against the family's formula).
-- process columns: the parameters of ``matdb.process.PROCESS_PARAMS`` by base name with a unit
+- process columns: the parameters of ``matdb.vocabulary.PROCESS_PARAMS`` by base name with a unit
   (``milling_time [min]``, ``aging_time [h]``, ``sintering_temperature [degC]``,
   ``milling_frequency [Hz]``, ``additive [mol%]``) or by stored name without one
   (``additive_mol_pct``, ``milling_time_min``); text ones (``atmosphere``, ``quenched``) as text.
   They go to the sample's ``process`` ("30.0 min", or a bare number in the stored unit).
 - ``technique``, ``source_doi``/``doi``, ``source_locator``/``locator``, ``source`` (key),
   ``provenance`` (default measured), ``proposal_id``, ``operator``, ``date``, ``note``, ``label``.
-- results: ``<quantity> [unit]`` with a quantity of ``matdb.units.QUANTITIES`` (the unit may be
+- results: ``<quantity> [unit]`` with a quantity of ``matdb.vocabulary.QUANTITIES`` (the unit may be
   left out only for dimensionless and categorical quantities); ``<quantity>_uncertainty
   [unit]`` gives one standard uncertainty. A value written ``~45`` is marked approximate.
 - ignored: columns starting with ``pred_``, ``predicted_``, ``acquisition``, ``mean_``,
@@ -63,7 +63,6 @@ from pydantic import ValidationError
 
 from ingest.errors import IngestError
 from ingest.readers._common import (
-    PROVENANCES,
     check_composition,
     check_process,
     fail,
@@ -81,13 +80,14 @@ from ingest.records import (
     SourceRecord,
 )
 from matdb.families import builtin_families, canonical_params_key
-from matdb.units import QUANTITIES, QuantityDef, UnitError, convert, display_unit, parse_unit
+from matdb.units import UnitError, convert, display_unit, parse_unit
+from matdb.vocabulary import PROVENANCES, QUANTITIES, QuantityDef
 
 
 def process_columns() -> dict[str, Any]:
     """Process column names (stored names such as ``milling_time_min`` and base names such as
     ``milling_time``) -> matdb.process.ProcessParam."""
-    from matdb.process import PROCESS_PARAMS
+    from matdb.vocabulary import PROCESS_PARAMS
 
     out: dict[str, Any] = {}
     for p in PROCESS_PARAMS.values():
@@ -563,7 +563,7 @@ def _quantity_value(
     unit_field: str | None = None,
     declared: dict[str, Any] | None = None,
 ) -> None:
-    from matdb.units import to_canonical
+    from matdb.vocabulary import to_canonical
 
     try:
         to_canonical(quantity, value, unit, declared)
@@ -951,7 +951,7 @@ def split_params(family: str, obj: dict[str, Any]) -> tuple[dict[str, Any], dict
     matdb's export puts the sample's process parameters (``milling_time_min``, ...) into the
     same JSON object as the composition; keys that are stored process names go to ``process``.
     """
-    from matdb.process import PROCESS_PARAMS
+    from matdb.vocabulary import PROCESS_PARAMS
 
     fam = builtin_families().get(family)
     comp: dict[str, Any] = {}

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import ArrayData
 from ingest.readers._common import (
     check_condition,
     fail,
@@ -37,9 +36,11 @@ from ingest.readers._common import (
     standalone_document,
 )
 from ingest.records import ArrayRecord, Document
+from matdb.arrays import ArrayData
 from matdb.units import UnitError, convert
+from matdb.vocabulary import TLIS_MODES
 
-MODES = {"reflectance": "tlis_reflectance", "pl": "tlis_pl"}
+MODES = TLIS_MODES
 WAVELENGTH_HEADERS = ("wavelength_nm", "wavelength")
 LONG_COLUMNS = ("time_min", "wavelength_nm", "value")
 

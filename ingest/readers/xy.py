@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import ArrayData
 from ingest.readers._common import (
     fail,
     header_comments,
@@ -31,6 +30,7 @@ from ingest.readers._common import (
     standalone_document,
 )
 from ingest.records import ArrayRecord, Document
+from matdb.arrays import ArrayData
 from matdb.units import UnitError, convert, parse_quantity_text
 
 _SEP = re.compile(r"[\s,;]+")
