@@ -112,15 +112,29 @@ class Database:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
-    def upgrade(self) -> None:
-        """Create or migrate the schema to the newest Alembic revision."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Create or migrate the schema to ``revision`` (default: the newest Alembic revision)."""
+        self._migrate("upgrade", revision)
+
+    def _migrate(self, direction: str, revision: str) -> None:
         from alembic import command
 
         cfg = self.alembic_config()
         with self.write_engine.connect() as conn:
+            if self.dialect == "sqlite":
+                # SQLite alters a table by copying it and dropping the old one; with foreign keys on,
+                # that DROP would cascade-delete child rows (results of a measurement). The pragma
+                # only takes effect outside a transaction, so it is set before the migration begins.
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            getattr(command, direction)(cfg, revision)
             conn.commit()
+            if self.dialect == "sqlite":
+                bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.rollback()
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+                if bad:
+                    raise DatabaseError(f"migration left {len(bad)} rows with broken references: {bad[:3]}")
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

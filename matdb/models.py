@@ -1,9 +1,15 @@
 """The relational schema (SQLAlchemy 2 typed ORM).
 
 Entities: Source, Chemical, Family, Material, Synthesis (+ SynthesisPrecursor, ProcessStep),
-Sample, Measurement, Result (scalars and categorical values), ArrayResult (whole spectra/runs as
-compressed blobs, see matdb.arrays), Structure, IngestedFile and RecordVersion (provenance of every
-load and the history of explicit updates), Campaign and Proposal (screening), SavedModel.
+Sample, Series (a study over several samples, with its own findings), Measurement, Result (scalars
+and categorical values), ArrayResult (whole spectra/runs as compressed blobs, see matdb.arrays),
+Structure, IngestedFile and RecordVersion (provenance of every load and the history of explicit
+updates), Campaign and Proposal (screening), SavedModel, CandidatePool.
+
+What is inferred rather than stated by a source carries ``inferred = True`` and an
+``inferred_reason`` (syntheses, steps, samples, measurements, results). The database user who wrote
+a row is kept where people ask "who made this" (``created_by``: files, samples, campaigns, models,
+pools). The schema version is the Alembic revision (``matdb init`` migrates).
 """
 
 from __future__ import annotations
@@ -26,8 +32,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-SCHEMA_VERSION = 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -142,8 +146,11 @@ class Synthesis(Base):
     batch_mass_mg: Mapped[float | None]
     date: Mapped[str | None] = mapped_column(Text)
     operator: Mapped[str | None] = mapped_column(Text)
-    proposal_id: Mapped[str | None] = mapped_column(Text, index=True)
+    proposal_id: Mapped[str | None] = mapped_column(
+        ForeignKey("proposal.key", ondelete="SET NULL"), index=True)
     note: Mapped[str | None] = mapped_column(Text)
+    inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    inferred_reason: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(Text)
     material: Mapped[Material] = relationship(lazy="raise")
     source: Mapped[Source] = relationship(lazy="raise")
@@ -156,10 +163,14 @@ class Synthesis(Base):
 
 
 class SynthesisPrecursor(Base):
+    """An ingredient of a synthesis: a chemical, or a stored sample (two-stage routes: CsPbI3 milled
+    first, then milled with agZIF-62)."""
+
     __tablename__ = "synthesis_precursor"
     id: Mapped[int] = mapped_column(primary_key=True)
     synthesis_id: Mapped[int] = mapped_column(ForeignKey("synthesis.id", ondelete="CASCADE"), index=True)
-    chemical_id: Mapped[int] = mapped_column(ForeignKey("chemical.id"))
+    chemical_id: Mapped[int | None] = mapped_column(ForeignKey("chemical.id"))
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), index=True)
     step_position: Mapped[int | None]  # set for reagents added in a step
     role: Mapped[str] = mapped_column(Text, default="precursor")
     mass_mg: Mapped[float | None]
@@ -167,7 +178,8 @@ class SynthesisPrecursor(Base):
     mol_pct: Mapped[float | None]
     note: Mapped[str | None] = mapped_column(Text)
     synthesis: Mapped[Synthesis] = relationship(back_populates="precursors", lazy="raise")
-    chemical: Mapped[Chemical] = relationship(lazy="raise")
+    chemical: Mapped[Chemical | None] = relationship(lazy="raise")
+    sample: Mapped[Sample | None] = relationship(lazy="raise", foreign_keys=[sample_id])
 
 
 class ProcessStep(Base):
@@ -185,6 +197,8 @@ class ProcessStep(Base):
     frequency_hz: Mapped[float | None]
     frequency_rpm: Mapped[float | None]
     note: Mapped[str | None] = mapped_column(Text)
+    inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    inferred_reason: Mapped[str | None] = mapped_column(Text)
     synthesis: Mapped[Synthesis] = relationship(back_populates="steps", lazy="raise")
 
 
@@ -202,22 +216,59 @@ class Sample(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
     locator: Mapped[str | None] = mapped_column(Text)
     provenance: Mapped[str] = mapped_column(Text, index=True)
-    proposal_id: Mapped[str | None] = mapped_column(Text, index=True)
+    proposal_id: Mapped[str | None] = mapped_column(
+        ForeignKey("proposal.key", ondelete="SET NULL"), index=True)
+    #: matdb.vocabulary.OUTCOMES ("ok", "no_perovskite", "wrong_phase", ...); None = not recorded
+    outcome: Mapped[str | None] = mapped_column(Text, index=True)
     note: Mapped[str | None] = mapped_column(Text)
+    inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    inferred_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(Text)
     material: Mapped[Material] = relationship(lazy="raise")
-    synthesis: Mapped[Synthesis | None] = relationship(lazy="raise")
+    synthesis: Mapped[Synthesis | None] = relationship(lazy="raise", foreign_keys=[synthesis_id])
     source: Mapped[Source] = relationship(lazy="raise")
 
 
+class Series(Base):
+    """A study over several samples ("the Br series", "sintering 150-400 °C"). Findings that the
+    source states about the series as a whole are measurements of the series, not of any one of
+    its samples."""
+
+    __tablename__ = "series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    family_id: Mapped[int | None] = mapped_column(ForeignKey("family.id"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    locator: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(Text)
+    members: Mapped[list[SeriesMember]] = relationship(
+        back_populates="series", cascade="all, delete-orphan", lazy="raise", order_by="SeriesMember.position")
+
+
+class SeriesMember(Base):
+    __tablename__ = "series_member"
+    __table_args__ = (UniqueConstraint("series_id", "sample_id", name="uq_series_member_sample"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), index=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("sample.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    series: Mapped[Series] = relationship(back_populates="members", lazy="raise")
+
+
 class Measurement(Base):
-    """A measurement on a sample, or a calculation on a material."""
+    """A measurement on a sample, a calculation on a material, or a finding about a series."""
 
     __tablename__ = "measurement"
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(Text, unique=True)
     sample_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), index=True)
-    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
+    #: the composition measured; None only for findings about a series
+    material_id: Mapped[int | None] = mapped_column(ForeignKey("material.id"), index=True)
     technique: Mapped[str] = mapped_column(Text, index=True)
     instrument: Mapped[str | None] = mapped_column(Text)
     conditions: Mapped[dict[str, Any]]
@@ -225,9 +276,12 @@ class Measurement(Base):
     locator: Mapped[str | None] = mapped_column(Text)
     provenance: Mapped[str] = mapped_column(Text, index=True)
     note: Mapped[str | None] = mapped_column(Text)
+    inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    inferred_reason: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(Text)
     sample: Mapped[Sample | None] = relationship(lazy="raise")
-    material: Mapped[Material] = relationship(lazy="raise")
+    series: Mapped[Series | None] = relationship(lazy="raise")
+    material: Mapped[Material | None] = relationship(lazy="raise")
     source: Mapped[Source] = relationship(lazy="raise")
     results: Mapped[list[Result]] = relationship(
         back_populates="measurement", cascade="all, delete-orphan", lazy="raise")
@@ -264,6 +318,8 @@ class Result(Base):
     method: Mapped[str | None] = mapped_column(Text)
     method_version: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
+    inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    inferred_reason: Mapped[str | None] = mapped_column(Text)
     measurement: Mapped[Measurement] = relationship(back_populates="results", lazy="raise")
 
 
@@ -312,6 +368,8 @@ class QuantityDefinition(Base):
     max: Mapped[float | None]
     categorical: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text, default="")
+    direction: Mapped[str | None] = mapped_column(Text)
+    precision: Mapped[float | None]
 
 
 class IngestedFile(Base):
@@ -324,6 +382,7 @@ class IngestedFile(Base):
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     status: Mapped[str] = mapped_column(Text)  # added|unchanged|updated
     summary: Mapped[dict[str, Any]]
+    created_by: Mapped[str | None] = mapped_column(Text)
 
 
 class RecordVersion(Base):
@@ -357,11 +416,14 @@ class Campaign(Base):
     __tablename__ = "campaign"
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(Text, unique=True)
-    family_slug: Mapped[str] = mapped_column(Text)
+    family_id: Mapped[int] = mapped_column(ForeignKey("family.id"), index=True)
+    #: [{"name", "quantity", "direction", "target", "window", "weight"}, ...]
     objectives: Mapped[list[Any]]
     settings: Mapped[dict[str, Any]]
     model_cards: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    family: Mapped[Family] = relationship(lazy="raise")
     proposals: Mapped[list[Proposal]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan", lazy="raise")
 
@@ -374,8 +436,13 @@ class Proposal(Base):
     key: Mapped[str] = mapped_column(Text, unique=True)  # proposal_id in plan.csv
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int]
+    #: the run (mill session / furnace run) of a lab-shaped batch, 1-based; None without slots
+    run: Mapped[int | None]
+    #: "model" (model-based proposal) or "initial_design" (space-filling, too few results)
+    design: Mapped[str] = mapped_column(Text, default="model")
     formula: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]]
+    #: per objective {"mean", "std"}; plus p_feasible, extrapolation, milling time advice
     predictions: Mapped[dict[str, Any]]
     acquisition: Mapped[float | None]
     status: Mapped[str] = mapped_column(Text, default="proposed")  # proposed|made
@@ -383,19 +450,42 @@ class Proposal(Base):
 
 
 class SavedModel(Base):
-    """A trained surrogate: its card (metrics, calibration, data hash) and skops bytes."""
+    """A trained surrogate: its card (metrics, calibration, data hash) and skops bytes.
+
+    ``data_hash`` identifies the training data and settings: a stored model is reused by rank and
+    propose while it matches."""
 
     __tablename__ = "saved_model"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
     target: Mapped[str] = mapped_column(Text)
-    family_slug: Mapped[str | None] = mapped_column(Text)
+    data_hash: Mapped[str] = mapped_column(Text, index=True)
     card: Mapped[dict[str, Any]]
     blob: Mapped[bytes] = mapped_column(BlobType, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    families: Mapped[list[Family]] = relationship(secondary="saved_model_family", lazy="raise")
 
 
-class SchemaInfo(Base):
-    __tablename__ = "schema_info"
-    key: Mapped[str] = mapped_column(Text, primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+class SavedModelFamily(Base):
+    __tablename__ = "saved_model_family"
+    model_id: Mapped[int] = mapped_column(ForeignKey("saved_model.id", ondelete="CASCADE"), primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("family.id"), primary_key=True)
+
+
+class CandidatePool(Base):
+    """A list of candidates a lab can actually make (rows of family parameters and process
+    values), uploaded once and chosen from by rank/propose. The rows are a Parquet blob."""
+
+    __tablename__ = "candidate_pool"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("family.id"), index=True)
+    columns: Mapped[list[Any]]
+    n_rows: Mapped[int]
+    sha256: Mapped[str] = mapped_column(Text, index=True)
+    blob: Mapped[bytes] = mapped_column(BlobType, deferred=True)
+    source_file: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    family: Mapped[Family] = relationship(lazy="raise")

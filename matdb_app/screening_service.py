@@ -329,10 +329,16 @@ def save_model(db: Database, model: TrainedModel) -> str:
         "process": list(model.features.process),
         "fill": model.features.fill,
     }
+    from matdb.store import ensure_family
+
+    fams = db.families()
     with db.transaction() as s:
-        s.add(
-            M.SavedModel(name=name, target=model.spec.name, family_slug="+".join(model.families), card=card, blob=blob)
-        )
+        row = M.SavedModel(name=name, target=model.spec.name, data_hash=card.get("training_data_sha256", ""),
+                           card=card, blob=blob)
+        s.add(row)
+        s.flush()
+        for f in model.families:
+            s.add(M.SavedModelFamily(model_id=row.id, family_id=ensure_family(s, fams[f])))
     return name
 
 
@@ -342,7 +348,7 @@ def saved_models(db: Database) -> pd.DataFrame:
             select(
                 M.SavedModel.name,
                 M.SavedModel.target,
-                M.SavedModel.family_slug,
+                M.SavedModel.data_hash,
                 M.SavedModel.created_at,
                 M.SavedModel.card,
             ).order_by(M.SavedModel.id)
@@ -352,7 +358,7 @@ def saved_models(db: Database) -> pd.DataFrame:
             {
                 "name": r[0],
                 "target": r[1],
-                "families": r[2],
+                "families": "+".join(r[4].get("families") or []),
                 "created_at": r[3],
                 "kind": r[4].get("kind"),
                 "n_train": r[4].get("n_train"),
@@ -654,9 +660,11 @@ def propose(
     for m in models:
         plan[f"{m.spec.quantity} [{units.display_unit(m.spec.unit) or '1'}]"] = np.nan
     with db.transaction() as s:
+        from matdb.store import ensure_family
+
         camp = M.Campaign(
             key=ckey,
-            family_slug=family,
+            family_id=ensure_family(s, fams[family]),
             objectives=objectives,
             settings={
                 "n": n,
@@ -699,7 +707,7 @@ def campaigns(db: Database) -> pd.DataFrame:
         rows = s.execute(
             select(
                 M.Campaign.key,
-                M.Campaign.family_slug,
+                M.Family.slug,
                 M.Campaign.objectives,
                 M.Campaign.created_at,
                 M.Proposal.key,
@@ -707,6 +715,7 @@ def campaigns(db: Database) -> pd.DataFrame:
                 M.Proposal.formula,
             )
             .join(M.Proposal, M.Proposal.campaign_id == M.Campaign.id)
+            .join(M.Family, M.Campaign.family_id == M.Family.id)
             .order_by(M.Proposal.id)
         ).all()
     return pd.DataFrame(

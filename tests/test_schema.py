@@ -57,3 +57,35 @@ def test_examples_validate_against_json_schema_and_models() -> None:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
         jsonschema.validate(data, schema)
         Document.model_validate(data)
+
+
+def test_upgrade_from_0001_keeps_campaigns_and_models(db_url: str) -> None:
+    """Campaigns and models of a 0001 database get family rows (foreign keys) when migrated."""
+    from sqlalchemy import text
+
+    from ingest.pipeline import ingest_paths
+
+    db = matdb.connect(db_url)
+    assert ingest_paths(db, [REPO / "schemas" / "examples" / "FAMAPbI3.yaml"], progress=False).ok
+    before = db.table_counts()
+    db._migrate("downgrade", "0001")
+    card = json.dumps({"training_data_sha256": "abc123", "families": ["FAMAPbI3", "FASnIBr"]})
+    with db.write_engine.begin() as conn:
+        conn.execute(text("INSERT INTO campaign (key, family_slug, objectives, settings, model_cards, created_at) "
+                          "VALUES ('c1', 'FASnIBr', '[\"plqy\"]', '{}', '{}', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO saved_model (name, target, family_slug, card, blob, created_at) "
+                          "VALUES ('m1', 'plqy', 'FAMAPbI3+FASnIBr', :card, :blob, CURRENT_TIMESTAMP)"),
+                     {"card": card, "blob": b"x"})
+    db.upgrade()
+    with db.engine.connect() as conn:
+        slug = conn.execute(text("SELECT f.slug FROM campaign c JOIN family f ON f.id = c.family_id")).scalar_one()
+        fams = sorted(conn.execute(text(
+            "SELECT f.slug FROM saved_model_family m JOIN family f ON f.id = m.family_id")).scalars())
+        data_hash = conn.execute(text("SELECT data_hash FROM saved_model")).scalar_one()
+    after = db.table_counts()
+    db.close()
+    for table in ("sample", "measurement", "result", "array_result", "process_step", "synthesis_precursor"):
+        assert after[table] == before[table], f"{table} rows lost or duplicated by the migration"
+    assert slug == "FASnIBr"
+    assert fams == ["FAMAPbI3", "FASnIBr"]
+    assert data_hash == "abc123"
