@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from matdb import models as M
@@ -20,3 +20,16 @@ def ensure_family(s: Session, family: Family) -> int:
     s.add(row)
     s.flush()
     return int(row.id)
+
+
+def current_user(s: Session) -> str:
+    """The database user writing in this session: PostgreSQL's ``current_user``; on SQLite (one
+    file, no users) the operating-system user."""
+    if s.get_bind().dialect.name == "postgresql":
+        return str(s.scalar(text("SELECT current_user")))
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"
