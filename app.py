@@ -1,13 +1,15 @@
 """matdb Streamlit app: ``streamlit run app.py`` (database from $MATDB_URL).
 
-Layout and navigation only; every page is a thin shell around matdb_app.services/views.
+Layout and navigation only; every page is a thin shell around the use-case modules of matdb_app
+(through the caches in matdb_app.cache). A new page is one line in PAGES.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from matdb_app import ui_state as ui
+from matdb_app import cache
+from matdb_app.display import provenance_counts
 
 st.set_page_config(page_title="matdb", page_icon="⚗️", layout="wide")
 
@@ -23,18 +25,9 @@ nav = st.navigation(PAGES)
 
 with st.sidebar:
     st.caption("matdb · mechanochemical halide perovskites")
-    url = ui.db_url()
-    st.caption(
-        f"Database: `{repr(ui.database()).removeprefix('<matdb.Database ').removesuffix('>')}`"
-    )
-    table = ui.sample_table(url, ui.version(ui.database()))
-    if len(table):
-        counts = table["provenance"].value_counts()
-        st.caption(
-            " · ".join(f"{ui.PROVENANCE_BADGES.get(k, k)}: {v}" for k, v in counts.items())
-            + " samples"
-        )
-    else:
-        st.caption("No samples yet: load data on the Ingest page.")
+    db = cache.database()
+    st.caption(f"Database: `{repr(db).removeprefix('<matdb.Database ').removesuffix('>')}`")
+    table = cache.sample_table(cache.db_url(), cache.version(db))
+    st.caption(provenance_counts(table) or "No samples yet: load data on the Ingest page.")
 
 nav.run()

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from matdb_app import plots, services, views
-from matdb_app import ui_state as ui
+from matdb_app import cache as ui
+from matdb_app import plots
+from matdb_app import screening_display as sd
+from matdb_app import screening_service as ss
+from matdb_app.info import axis_label
+from matdb_app.maps import MAP_PRESETS
 
 st.title("Screening")
 
-#: Service functions this page needs (written in matdb_app.services).
-NEEDED = ("train", "rank", "propose", "milling_plan")
 #: Model kinds of screening.surrogate ("auto": both are fitted, the lower CV error wins).
 MODEL_KINDS = ("auto", "gp", "forest")
-#: Batch strategies of services.propose.
+#: Batch strategies of screening_service.propose.
 BATCH_STRATEGIES = ("kriging_believer", "local_penalization", "q-ucb")
-missing = [n for n in NEEDED if not hasattr(services, n)]
-if missing:
-    st.info(
-        "Screening is not available yet: this matdb build has no "
-        + ", ".join(f"`services.{n}`" for n in missing)
-        + ". The page lights up when they are installed."
-    )
-    st.stop()
 
 db = ui.database()
 url, ver = ui.db_url(), ui.version(db)
@@ -47,12 +41,12 @@ family = c1.selectbox(
 )
 qs = ui.numeric_quantities(url, ver, family)
 qlist = qs["quantity"].tolist()
-preferred = [q for q in ("plqy", views.MAP_PRESETS.get(family, ("",))[0]) if q in qlist]
+preferred = [q for q in ("plqy", MAP_PRESETS.get(family, ("",))[0]) if q in qlist]
 targets = c2.multiselect(
     "Target(s)",
     qlist,
     key=f"sc_targets_{family}",
-    format_func=lambda q: views.axis_label(q, qdefs),
+    format_func=lambda q: axis_label(q, qdefs),
     default=preferred[:1],
 )
 kind = c3.selectbox(
@@ -78,8 +72,8 @@ if include_sim:
 if st.button("Train", type="primary", disabled=not targets, key="sc_train"):
     for target in targets:
         with st.spinner(f"Training {target} (cross-validation of every model kind) ..."):
-            card = ui.call(
-                services.train,
+            model = ui.call(
+                ss.train,
                 db,
                 target,
                 family=family,
@@ -87,26 +81,26 @@ if st.button("Train", type="primary", disabled=not targets, key="sc_train"):
                 include_simulated=include_sim,
                 what=f"training {target}",
             )
-        if card is not None:
-            state["cards"][(family, target)] = card
+        if model is not None:
+            state["cards"][(family, target)] = model.card
     state["ranking"] = None
 
 cards = {t: c for (f, t), c in state["cards"].items() if f == family}
 for target, card in cards.items():
     with st.container(border=True):
-        st.subheader(f"Model card: {views.axis_label(target, qdefs)}")
+        st.subheader(f"Model card: {axis_label(target, qdefs)}")
         prov = ", ".join(card.get("training_provenance") or []) or "unknown"
         st.markdown(
-            f"**{card.get('kind', '?')}** model of **{views.axis_label(target, qdefs)}** for "
+            f"**{card.get('kind', '?')}** model of **{axis_label(target, qdefs)}** for "
             f"{', '.join(card.get('families') or [family])}, trained on **{card.get('n_train')}** "
             f"compositions/processes · training data provenance: **{prov}**"
         )
-        if views.trained_on_simulated(card):
+        if sd.trained_on_simulated(card):
             st.warning(
                 "⚠ This model was trained on **SIMULATED** data (provenance simulated): its "
                 "predictions, errors and proposals describe the simulator, not measured samples."
             )
-        main, notes = views.split_warnings(card)
+        main, notes = sd.split_warnings(card)
         if main:
             st.warning("\n".join(f"- {w}" for w in main))
         c1, c2 = st.columns([1, 1])
@@ -114,10 +108,10 @@ for target, card in cards.items():
             "**Cross-validation**: held-out error, and the share of held-out points inside the "
             "central 68 % / 95 % prediction intervals [95 % Wilson CI]"
         )
-        metrics = views.metrics_frame(card).set_index("validation").astype(str).T
+        metrics = sd.metrics_frame(card).set_index("validation").astype(str).T
         c1.dataframe(metrics.rename_axis("metric"), hide_index=False)
-        c1.dataframe(views.card_facts(card), hide_index=True)
-        cal = views.calibration_frame(card)
+        c1.dataframe(sd.card_facts(card), hide_index=True)
+        cal = sd.calibration_frame(card)
         if cal is not None and not cal.empty:
             c2.plotly_chart(
                 plots.calibration_plot(cal, title=f"Calibration: {target}"),
@@ -144,14 +138,14 @@ objectives = c1.multiselect(
     default=list(cards),
     key=f"sc_obj_{family}",
     format_func=lambda q: (
-        f"{views.axis_label(q, qdefs)} ({cards[q].get('direction', 'higher')} is better)"
+        f"{axis_label(q, qdefs)} ({cards[q].get('direction', 'higher')} is better)"
     ),
 )
 n_rank = c2.number_input("Candidates", 5, 1000, 50, step=5, key="sc_n")
 if st.button("Rank candidates", disabled=not objectives, key="sc_rank"):
     with st.spinner("Scoring the candidate space ..."):
         state["ranking"] = ui.call(
-            services.rank,
+            ss.rank,
             db,
             family,
             objectives,
@@ -166,10 +160,10 @@ if ranking is not None and len(ranking):
         f"Top {len(ranking)} candidates not yet made, by acquisition value (predicted mean ± "
         "1σ per objective)."
     )
-    st.dataframe(views.ranking_display(ranking, objectives), hide_index=True)
-    top = ranking.head(30).assign(candidate=lambda d: views.candidate_labels(d))
+    st.dataframe(sd.ranking_display(ranking, objectives), hide_index=True)
+    top = ranking.head(30).assign(candidate=lambda d: sd.candidate_labels(d))
     for obj in objectives:
-        mean, std = views.mean_column(ranking, obj), views.std_column(ranking, obj)
+        mean, std = sd.mean_column(ranking, obj), sd.std_column(ranking, obj)
         if mean:
             st.plotly_chart(
                 plots.ranking_bar(
@@ -178,26 +172,26 @@ if ranking is not None and len(ranking):
                     mean,
                     std,
                     label_col="candidate",
-                    axis_label=views.axis_label(obj, qdefs),
-                    title=f"Predicted {views.axis_label(obj, qdefs)} ± 1σ, top candidates",
+                    axis_label=axis_label(obj, qdefs),
+                    title=f"Predicted {axis_label(obj, qdefs)} ± 1σ, top candidates",
                 ),
                 key=f"sc_bar_{obj}",
             )
     if len(objectives) >= 2:
         a, b = objectives[:2]
-        ma, mb = views.mean_column(ranking, a), views.mean_column(ranking, b)
+        ma, mb = sd.mean_column(ranking, a), sd.mean_column(ranking, b)
         if ma and mb:
-            front = views.pareto_flags(ranking, objectives)
+            front = sd.pareto_flags(ranking, objectives)
             st.plotly_chart(
                 plots.pareto_plot(
                     ranking,
                     ma,
                     mb,
                     front,
-                    x_label=views.axis_label(a, qdefs),
-                    y_label=views.axis_label(b, qdefs),
-                    x_err=views.std_column(ranking, a),
-                    y_err=views.std_column(ranking, b),
+                    x_label=axis_label(a, qdefs),
+                    y_label=axis_label(b, qdefs),
+                    x_err=sd.std_column(ranking, a),
+                    y_err=sd.std_column(ranking, b),
                 ),
                 key="sc_pareto",
             )
@@ -226,7 +220,7 @@ batch = c3.selectbox(
 if st.button("Propose", type="primary", disabled=not objectives, key="sc_propose"):
     with st.spinner("Selecting the batch ..."):
         out = ui.call(
-            services.propose,
+            ss.propose,
             db,
             family,
             objectives,
@@ -243,7 +237,7 @@ if state["plan"] is not None:
     campaign, plan = state["plan"]
     st.success(f"Campaign `{campaign}`: {len(plan)} proposed experiments (saved in the database).")
     st.dataframe(plan, hide_index=True)
-    fill = views.result_columns(plan)
+    fill = sd.result_columns(plan)
     st.info(
         "**Next:** make these samples, fill in the result column"
         + ("s " if len(fill) > 1 else " ")
@@ -261,7 +255,7 @@ if state["plan"] is not None:
     mass = st.number_input(
         "Batch mass per experiment (mg)", 10.0, 10000.0, 500.0, step=50.0, key="sc_mass"
     )
-    mp = ui.call(services.milling_plan, db, plan, float(mass), what="milling plan")
+    mp = ui.call(ss.milling_plan, db, plan, float(mass), what="milling plan")
     if mp is not None:
         st.markdown(f"**Milling plan** (precursor masses for {mass:g} mg of each composition)")
         st.dataframe(mp, hide_index=True)

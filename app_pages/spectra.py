@@ -2,197 +2,118 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from matdb_app import plots, views
-from matdb_app import ui_state as ui
+from matdb_app import cache, plots, spectra
+from matdb_app.display import badges, with_links
+from matdb_app.info import axis_label
 
 st.title("Spectra")
 
-db = ui.database()
-url, ver = ui.db_url(), ui.version(db)
-qdefs = ui.quantities(url, ver)
-
-#: Feature series plotted against time, per run kind: (series name, kinetic reference?)
-MAIN_SERIES = {
-    "tlis_reflectance": ["absorption_edge", "bandgap"],
-    "tlis_pl": ["pl_peak", "pl_integrated_intensity"],
-}
+db = cache.database()
+url, ver = cache.db_url(), cache.version(db)
+qdefs = cache.quantities(url, ver)
 
 tab_tlis, tab_xrd = st.tabs(["Time-lapsed in situ runs", "pXRD patterns"])
 
 
 def show_run(mid: str, kind: str, title: str, key: str) -> pd.DataFrame | None:
     """One run: heatmap, spectra with a time slider, features. Returns the feature series."""
-    r = ui.call(ui.run, url, ver, mid, kind, what=f"run {mid}")
+    r = cache.call(cache.run, url, ver, mid, kind, what=f"run {mid}")
     if r is None:
         return None
     if r.provenance == "simulated":
-        st.warning("⚠ Simulated run (not measured).")
+        st.warning("◇ SIMULATED run (not measured).")
     sig = r.signal
-    st.plotly_chart(
-        plots.tlis_heatmap(
-            r.times_min, r.wavelengths_nm, sig, signal_label=r.signal_label, title=title
-        ),
-        key=f"{key}_heat",
-    )
+    st.plotly_chart(plots.tlis_heatmap(r.times_min, r.wavelengths_nm, sig, signal_label=r.signal_label, title=title),
+                    key=f"{key}_heat")
     n_t = r.times_min.size
-    i = st.select_slider(
-        "Time (min)",
-        options=list(range(n_t)),
-        value=n_t - 1,
-        format_func=lambda k: f"{r.times_min[k]:g}",
-        key=f"{key}_t",
-    )
-    idx = sorted(set(np.linspace(0, n_t - 1, min(8, n_t)).round().astype(int).tolist()))
+    i = st.select_slider("Time (min)", options=list(range(n_t)), value=n_t - 1,
+                         format_func=lambda k: f"{r.times_min[k]:g}", key=f"{key}_t")
     st.plotly_chart(
-        plots.spectra_overlay(
-            r.wavelengths_nm,
-            sig,
-            r.times_min,
-            idx,
-            signal_label=r.signal_label,
-            highlight=int(i),
-            title="Spectra over time",
-        ),
+        plots.spectra_overlay(r.wavelengths_nm, sig, r.times_min, spectra.spectrum_indices(n_t),
+                              signal_label=r.signal_label, highlight=int(i), title="Spectra over time"),
         key=f"{key}_spec",
     )
-    try:
-        feats = ui.run_features(url, ver, mid, kind)
-    except Exception as exc:  # noqa: BLE001 - the raw data above is still shown
-        st.warning(
-            f"Feature extraction failed for this run ({exc.__class__.__name__}: {exc}); "
-            "the raw spectra are shown above."
-        )
+    feats = cache.call(cache.run_features, url, ver, mid, kind, what="feature extraction")
+    if feats is None:
+        st.warning("Feature extraction failed for this run; the raw spectra are shown above.")
         return None
-    table = feats.features.set_index("name") if not feats.features.empty else pd.DataFrame()
-
-    def t_of(name: str) -> float | None:
-        return float(table.loc[name, "value"]) if name in table.index else None
-
-    markers = {
-        "steady state": t_of("steady_state_time"),
-        "decay onset": t_of("decay_onset_time"),
-        "maximum": t_of("time_to_max") if kind == "tlis_pl" else None,
-    }
-    for name in MAIN_SERIES.get(kind, []):
+    markers = spectra.time_markers(feats, kind)
+    for name in spectra.MAIN_SERIES.get(kind, []):
         st.plotly_chart(
-            plots.feature_timeseries(
-                feats.series,
-                name,
-                axis_label=views.axis_label(name, qdefs),
-                title=views.axis_label(name, qdefs).split(" (")[0] + " vs time",
-                markers={k: v for k, v in markers.items() if v is not None},
-            ),
+            plots.feature_timeseries(feats.series, name, axis_label=axis_label(name, qdefs),
+                                     title=axis_label(name, qdefs).split(" (")[0] + " vs time", markers=markers),
             key=f"{key}_feat_{name}",
         )
     if not feats.features.empty:
         st.markdown("**Features of this run** (derived, not stored)")
-        st.dataframe(
-            feats.features[["name", "value", "unit", "uncertainty", "method", "note"]],
-            hide_index=True,
-        )
+        st.dataframe(feats.features[["name", "value", "unit", "uncertainty", "method", "note"]], hide_index=True)
     for w in feats.warnings:
         st.caption(f"• {w}")
     return feats.series.assign(run=title)
 
 
 with tab_tlis:
-    runs = ui.arrays_table(url, ver, views.TLIS_KINDS, None)
+    runs = cache.arrays_table(url, ver, spectra.TLIS_KINDS, None)
     if runs.empty:
         st.info("No stored TLIS runs. Ingest a TLIS CSV (with its record) on the **Ingest** page.")
     else:
-        ui.simulated_banner(runs, "runs")
+        cache.simulated_banner(runs, "runs")
         fam = st.selectbox("Family", ["(all)", *sorted(runs["family"].unique())], key="sp_family")
         sel = runs if fam == "(all)" else runs[runs["family"] == fam]
         titles = sel["title"].tolist()
-        picked = st.multiselect(
-            "Runs (up to 3 side by side)",
-            titles,
-            default=titles[:1],
-            max_selections=3,
-            key="sp_runs",
-        )
+        picked = st.multiselect("Runs (up to 3 side by side)", titles, default=titles[:1], max_selections=3,
+                                key="sp_runs")
         st.dataframe(
-            ui.badges(
-                sel[
-                    [
-                        "measurement_id",
-                        "sample_id",
-                        "family",
-                        "formula",
-                        "kind",
-                        "shape",
-                        "provenance",
-                    ]
-                ]
-            ),
+            badges(sel[["measurement_id", "sample_id", "family", "formula", "kind", "shape", "provenance"]]),
             hide_index=True,
             height=min(35 * (len(sel) + 1) + 3, 250),
         )
         if picked:
-            cols = st.columns(len(picked))
             all_series = []
-            for col, title in zip(cols, picked, strict=True):
+            for col, title in zip(st.columns(len(picked)), picked, strict=True):
                 row = sel[sel["title"] == title].iloc[0]
                 with col:
-                    s = show_run(
-                        row["measurement_id"], row["kind"], title, key=f"sp_{row['array_id']}"
-                    )
+                    s = show_run(row["measurement_id"], row["kind"], title, key=f"sp_{row['array_id']}")
                     if s is not None:
                         all_series.append(s)
             if len(all_series) > 1:
                 st.subheader("Runs compared")
                 both = pd.concat(all_series, ignore_index=True)
-                for name in MAIN_SERIES["tlis_reflectance"][:1] + MAIN_SERIES["tlis_pl"]:
+                for name in spectra.MAIN_SERIES["tlis_reflectance"][:1] + spectra.MAIN_SERIES["tlis_pl"]:
                     if name in set(both["name"]):
-                        st.plotly_chart(
-                            plots.series_comparison(
-                                both, name, axis_label=views.axis_label(name, qdefs)
-                            ),
-                            key=f"sp_cmp_{name}",
-                        )
+                        st.plotly_chart(plots.series_comparison(both, name, axis_label=axis_label(name, qdefs)),
+                                        key=f"sp_cmp_{name}")
 
 with tab_xrd:
-    patterns = ui.arrays_table(url, ver, ("pxrd",), None)
-    with_peaks = ui.families_with(url, ver, "xrd_peak")
-    fam_options = sorted(
-        set(with_peaks) | (set(patterns["family"]) if not patterns.empty else set())
-    )
+    patterns = cache.arrays_table(url, ver, ("pxrd",), None)
+    with_peaks = cache.families_with(url, ver, "xrd_peak")
+    fam_options = sorted(set(with_peaks) | (set(patterns["family"]) if not patterns.empty else set()))
     if not fam_options:
         st.info("No pXRD data yet.")
     else:
         fam = st.selectbox("Family", fam_options, key="xrd_family")
-        peaks = ui.known_peaks(url, ver, fam)
+        peaks = cache.known_peaks(url, ver, fam)
         sel = patterns[patterns["family"] == fam] if not patterns.empty else patterns
-        chosen = st.multiselect(
-            "Patterns",
-            sel["title"].tolist() if not sel.empty else [],
-            default=sel["title"].tolist()[:3] if not sel.empty else [],
-            key="xrd_pick",
-        )
+        chosen = st.multiselect("Patterns", sel["title"].tolist() if not sel.empty else [],
+                                default=sel["title"].tolist()[:3] if not sel.empty else [], key="xrd_pick")
         data = []
         for title in chosen:
             row = sel[sel["title"] == title].iloc[0]
-            p = ui.call(ui.pattern, url, ver, row["measurement_id"], "pxrd", what=title)
+            p = cache.call(cache.pattern, url, ver, row["measurement_id"], "pxrd", what=title)
             if p is not None:
                 data.append((title, p.x, p.y, p.provenance))
         if data or not peaks.empty:
             st.plotly_chart(
-                plots.pattern_overlay(
-                    data,
-                    x_label="2θ (°)",
-                    y_label="Intensity (counts)",
-                    peaks=peaks,
-                    title=f"pXRD of {fam}",
-                ),
+                plots.pattern_overlay(data, x_label="2θ (°)", y_label="Intensity (counts)", peaks=peaks,
+                                      title=f"pXRD of {fam}"),
                 key="xrd_plot",
             )
         if peaks.empty:
             st.caption(f"No known peak positions (xrd_peak results) for {fam}.")
         else:
             st.markdown(f"**Known peak positions of {fam}** (xrd_peak results)")
-            shown = views.with_links(peaks)
-            st.dataframe(ui.badges(shown), hide_index=True, column_config=ui.link_config(shown))
+            shown = with_links(peaks)
+            st.dataframe(badges(shown), hide_index=True, column_config=cache.link_config(shown))

@@ -6,6 +6,13 @@ Filters (keyword arguments of :func:`results` and :func:`samples`):
     params: {"x": 0.8} or {"x": (0.2, 0.8)}  process: {"milling_time_min": (0, 60)}
     value: (low, high) (None = open)         sample: sample id            source_doi: DOI
     derived: True/False (computed by analysis or not)
+    series: series id (its own findings and the results of its member samples)
+    inferred: True/False (inferred by matdb or a curator rather than stated by the source, at any
+              level: result, measurement, sample or synthesis)
+    limit: at most this many rows (in SQL, in stored order)
+
+Composition (``params``) and process filters run in SQL on the JSON columns (json_extract on
+SQLite, jsonb operators on PostgreSQL): numbers equal within 1e-9, ranges inclusive.
 
 :func:`parse_query` reads the same as text: ``"family=FAMAPbI3,x>=0.4,quantity=plqy,value>10"``.
 """
@@ -17,8 +24,9 @@ import math
 import re
 from typing import Any
 
+import orjson
 import pandas as pd
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, case, func, not_, or_, select
 from sqlalchemy.orm import aliased
 
 from matdb import models as M
@@ -30,7 +38,8 @@ class QueryError(ValueError):
     """A query a user typed that cannot be understood."""
 
 
-_EQ_KEYS = {"family", "technique", "quantity", "provenance", "sample", "source_doi", "doi", "label"}
+_EQ_KEYS = {"family", "technique", "quantity", "provenance", "sample", "series", "source_doi", "doi", "label"}
+_BOOL_KEYS = ("derived", "inferred")
 _OPS = ("<=", ">=", "!=", "=", "<", ">")
 _TERM = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|!=|=|<|>)\s*(.+?)\s*$")
 
@@ -64,8 +73,8 @@ def parse_query(text: str) -> dict[str, Any]:
             lo, hi = out.get("value", (None, None))
             out["value"] = _bound(lo, hi, op, val, key)
             continue
-        if key == "derived":
-            out["derived"] = raw.lower() in ("1", "true", "yes")
+        if key in _BOOL_KEYS:
+            out[key] = raw.lower() in ("1", "true", "yes")
             continue
         group = "process" if key in PROCESS_PARAMS else "params"
         cur = out.setdefault(group, {})
@@ -93,12 +102,91 @@ def _listify(v: Any) -> list[Any] | None:
     return list(v) if isinstance(v, (list, tuple, set)) else [v]
 
 
-def _base_query(**f: Any) -> Select[Any]:
+#: Numbers within this of a filter value count as equal (and bounds are widened by it): stored
+#: parameters went through unit conversion and float parsing, typed ones did not.
+TOLERANCE = 1e-9
+
+KNOWN_FILTERS = {"family", "technique", "quantity", "provenance", "sample", "source_doi", "label",
+                 "derived", "value", "params", "process", "series", "inferred", "limit"}
+#: :func:`samples` also takes ``search``: a substring of the sample id, formula or label.
+SAMPLE_FILTERS = (KNOWN_FILTERS - {"label", "derived"}) | {"search"}
+
+
+def _check_filters(f: dict[str, Any], known: set[str] = KNOWN_FILTERS) -> None:
+    unknown = set(f) - known
+    if unknown:
+        raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(known))}")
+
+
+def _dialect(db: Any) -> str:
+    return str(getattr(db, "dialect", None) or db.engine.dialect.name)
+
+
+def _json_number(col: Any, key: str, dialect: str) -> Any:
+    """``col[key]`` as a float where it is a JSON number, else NULL (never a cast error)."""
+    if dialect == "postgresql":
+        is_num = func.jsonb_typeof(col[key]) == "number"
+    else:  # SQLite's json_extract of text compares greater than any number: test the type first
+        is_num = func.json_type(col, f'$."{key}"').in_(("integer", "real"))
+    return case((is_num, col[key].as_float()), else_=None)
+
+
+def _json_condition(col: Any, key: str, cond: Any, dialect: str) -> Any:
+    """SQL for one params/process filter: a (low, high) range (None = open; inclusive), a number
+    (equal within TOLERANCE) or a text value (equal)."""
+    if isinstance(cond, tuple):
+        lo, hi = cond
+        num = _json_number(col, key, dialect)
+        parts = [num.is_not(None)]
+        if lo is not None:
+            parts.append(num >= float(lo) - TOLERANCE)
+        if hi is not None:
+            parts.append(num <= float(hi) + TOLERANCE)
+        return and_(*parts)
+    if isinstance(cond, bool) or not isinstance(cond, (int, float)):
+        return col[key].as_string() == str(cond)
+    return _json_number(col, key, dialect).between(float(cond) - TOLERANCE, float(cond) + TOLERANCE)
+
+
+def _json_filters(q: Select[Any], f: dict[str, Any], params_col: Any, process_col: Any, dialect: str) -> Select[Any]:
+    for group, col in (("params", params_col), ("process", process_col)):
+        for key, cond in (f.get(group) or {}).items():
+            q = q.where(_json_condition(col, str(key), cond, dialect))
+    return q
+
+
+def _value_filter(q: Select[Any], value: Any) -> Select[Any]:
+    if value is not None:
+        lo, hi = value
+        if lo is not None:
+            q = q.where(M.Result.value >= lo)
+        if hi is not None:
+            q = q.where(M.Result.value <= hi)
+    return q
+
+
+def _members_of(series: list[Any]) -> Select[Any]:
+    return (select(M.SeriesMember.sample_id).join(M.Series, M.SeriesMember.series_id == M.Series.id)
+            .where(M.Series.key.in_(series)))
+
+
+def _inferred(*levels: Any) -> tuple[Any, Any]:
+    """(flag, reason) over the levels (entity classes or aliases with ``inferred`` and
+    ``inferred_reason``), innermost first: inferred at any level; the innermost level's reason."""
+    flags = [func.coalesce(lv.inferred, False) for lv in levels]
+    reason = func.coalesce(*[case((lv.inferred.is_(True), lv.inferred_reason), else_=None) for lv in levels])
+    return or_(*flags), reason
+
+
+def _base_query(dialect: str, **f: Any) -> Select[Any]:
     S = aliased(M.Sample)
+    Syn = aliased(M.Synthesis)
+    inferred, inferred_reason = _inferred(M.Result, M.Measurement, S, Syn)
     q = (
         select(
             M.Result.id.label("result_id"),
             S.key.label("sample_id"),
+            M.Series.key.label("series_id"),
             M.Measurement.key.label("measurement_id"),
             M.Family.slug.label("family"),
             M.Material.formula,
@@ -126,12 +214,18 @@ def _base_query(**f: Any) -> Select[Any]:
             M.Result.method_version,
             M.Measurement.conditions,
             S.label.label("sample_label"),
+            S.outcome.label("sample_outcome"),
+            inferred.label("inferred"),
+            inferred_reason.label("inferred_reason"),
         )
         .join(M.Measurement, M.Result.measurement_id == M.Measurement.id)
-        .join(M.Material, M.Measurement.material_id == M.Material.id)
-        .join(M.Family, M.Material.family_id == M.Family.id)
+        # findings about a series have no material (and no sample): outer joins keep them
+        .outerjoin(M.Material, M.Measurement.material_id == M.Material.id)
+        .outerjoin(M.Series, M.Measurement.series_id == M.Series.id)
+        .outerjoin(M.Family, M.Family.id == func.coalesce(M.Material.family_id, M.Series.family_id))
         .join(M.Source, M.Measurement.source_id == M.Source.id)
         .outerjoin(S, M.Measurement.sample_id == S.id)
+        .outerjoin(Syn, S.synthesis_id == Syn.id)
     )
     if (v := _listify(f.get("family"))) is not None:
         q = q.where(M.Family.slug.in_(v))
@@ -143,63 +237,42 @@ def _base_query(**f: Any) -> Select[Any]:
         q = q.where(M.Measurement.provenance.in_(v))
     if (v := _listify(f.get("sample"))) is not None:
         q = q.where(S.key.in_(v))
+    if (v := _listify(f.get("series"))) is not None:
+        q = q.where(or_(M.Series.key.in_(v), S.id.in_(_members_of(v))))
     if (v := _listify(f.get("source_doi"))) is not None:
         q = q.where(M.Source.doi.in_(v))
     if (v := _listify(f.get("label"))) is not None:
         q = q.where(M.Result.label.in_(v))
     if f.get("derived") is not None:
         q = q.where(M.Result.derived.is_(bool(f["derived"])))
-    if f.get("value") is not None:
-        lo, hi = f["value"]
-        if lo is not None:
-            q = q.where(M.Result.value >= lo)
-        if hi is not None:
-            q = q.where(M.Result.value <= hi)
-    return q.order_by(M.Result.id)
-
-
-def _match(series: pd.Series, cond: Any) -> pd.Series:
-    vals = pd.to_numeric(series, errors="coerce")
-    if isinstance(cond, tuple):
-        lo, hi = cond
-        ok = pd.Series(True, index=series.index)
-        if lo is not None:
-            ok &= vals >= lo - 1e-9
-        if hi is not None:
-            ok &= vals <= hi + 1e-9
-        return ok
-    if isinstance(cond, (int, float)):
-        return (vals - float(cond)).abs() <= 1e-9
-    return series.astype(str) == str(cond)
-
-
-KNOWN_FILTERS = {"family", "technique", "quantity", "provenance", "sample", "source_doi", "label",
-                 "derived", "value", "params", "process", "limit"}
-
-
-def _check_filters(f: dict[str, Any]) -> None:
-    unknown = set(f) - KNOWN_FILTERS
-    if unknown:
-        raise QueryError(f"unknown filter(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(KNOWN_FILTERS))}")
+    if f.get("inferred") is not None:
+        q = q.where(inferred if f["inferred"] else not_(inferred))
+    q = _value_filter(q, f.get("value"))
+    q = _json_filters(q, f, M.Material.params, S.process, dialect)
+    q = q.order_by(M.Result.id)
+    if f.get("limit"):
+        q = q.limit(int(f["limit"]))
+    return q
 
 
 def results(db: Any, **f: Any) -> pd.DataFrame:
-    """Scalar and categorical results with their composition, process, technique and source."""
+    """Scalar and categorical results with their composition, process, technique and source.
+
+    Results of findings about a series carry its ``series_id`` and no ``sample_id``; ``inferred``
+    is True when the result, its measurement, its sample or the sample's synthesis was inferred
+    (``inferred_reason``: the reason of the innermost inferred level).
+    """
     _check_filters(f)
     with db.engine.connect() as conn:
-        df = pd.read_sql(_base_query(**f), conn)
-    df = _finish(df)
-    df = _post_filter(df, f)
-    if f.get("limit"):
-        df = df.head(int(f["limit"]))
-    return df.reset_index(drop=True)
+        df = pd.read_sql(_base_query(_dialect(db), **f), conn)
+    return _finish(df).reset_index(drop=True)
 
 
 def _loads(v: Any) -> dict[str, Any]:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return {}
     if isinstance(v, str):
-        return json.loads(v)
+        return orjson.loads(v)
     return dict(v)
 
 
@@ -213,30 +286,23 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
     df["conditions"] = df["conditions"].map(_loads)
     df["params"] = [{**c, **p} for c, p in zip(df["composition_params"], df["process"], strict=True)]
     df["source_locator"] = df["result_locator"].where(df["result_locator"].notna(), df["measurement_locator"])
-    for col in ("approximate", "derived"):
+    for col in ("approximate", "derived", "inferred"):
         df[col] = df[col].astype(bool)
     return df
 
 
-def _post_filter(df: pd.DataFrame, f: dict[str, Any]) -> pd.DataFrame:
-    for group, col in (("params", "composition_params"), ("process", "process")):
-        for key, cond in (f.get(group) or {}).items():
-            if df.empty:
-                break
-            series = df[col].map(lambda d, k=key: d.get(k))
-            df = df[_match(series, cond).to_numpy()]
-    return df
-
-
 def samples(db: Any, **f: Any) -> pd.DataFrame:
-    """One row per sample: composition, process parameters, provenance, source, counts."""
-    _check_filters(f)
+    """One row per sample: composition, process parameters, provenance, source, outcome, who made
+    it, whether it (or its synthesis) is inferred."""
+    _check_filters(f, SAMPLE_FILTERS)
+    inferred, inferred_reason = _inferred(M.Sample, M.Synthesis)
     q = (
         select(M.Sample.key.label("sample_id"), M.Family.slug.label("family"), M.Material.formula,
                M.Material.params.label("composition_params"), M.Sample.process, M.Sample.label,
                M.Sample.provenance, M.Source.doi.label("source_doi"), M.Source.key.label("source_key"),
                M.Sample.locator.label("source_locator"), M.Synthesis.key.label("synthesis_id"),
-               M.Sample.proposal_id)
+               M.Sample.proposal_id, M.Sample.outcome, M.Sample.created_by,
+               inferred.label("inferred"), inferred_reason.label("inferred_reason"))
         .join(M.Material, M.Sample.material_id == M.Material.id)
         .join(M.Family, M.Material.family_id == M.Family.id)
         .join(M.Source, M.Sample.source_id == M.Source.id)
@@ -249,44 +315,109 @@ def samples(db: Any, **f: Any) -> pd.DataFrame:
         q = q.where(M.Sample.provenance.in_(v))
     if (v := _listify(f.get("sample"))) is not None:
         q = q.where(M.Sample.key.in_(v))
+    if (v := _listify(f.get("series"))) is not None:
+        q = q.where(M.Sample.id.in_(_members_of(v)))
     if (v := _listify(f.get("source_doi"))) is not None:
         q = q.where(M.Source.doi.in_(v))
+    if f.get("inferred") is not None:
+        q = q.where(inferred if f["inferred"] else not_(inferred))
+    if text := str(f.get("search") or "").strip():
+        pat = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(or_(*(c.ilike(pat, escape="\\") for c in (M.Sample.key, M.Material.formula, M.Sample.label))))
     if any(f.get(k) is not None for k in ("technique", "quantity", "value")):
-        sub = select(M.Measurement.sample_id).join(M.Result, M.Result.measurement_id == M.Measurement.id)
+        sub = select(M.Measurement.sample_id).where(M.Measurement.sample_id.is_not(None))
+        if f.get("quantity") is not None or f.get("value") is not None:  # a technique alone needs no result
+            sub = sub.join(M.Result, M.Result.measurement_id == M.Measurement.id)
         if (v := _listify(f.get("technique"))) is not None:
             sub = sub.where(M.Measurement.technique.in_(v))
         if (v := _listify(f.get("quantity"))) is not None:
             sub = sub.where(M.Result.quantity.in_(v))
-        if f.get("value") is not None:
-            lo, hi = f["value"]
-            if lo is not None:
-                sub = sub.where(M.Result.value >= lo)
-            if hi is not None:
-                sub = sub.where(M.Result.value <= hi)
-        q = q.where(M.Sample.id.in_(sub))
+        q = q.where(M.Sample.id.in_(_value_filter(sub, f.get("value"))))
+    q = _json_filters(q, f, M.Material.params, M.Sample.process, _dialect(db))
+    if f.get("limit"):
+        q = q.limit(int(f["limit"]))
     with db.engine.connect() as conn:
         df = pd.read_sql(q, conn)
     if not df.empty:
         df["composition_params"] = df["composition_params"].map(_loads)
         df["process"] = df["process"].map(_loads)
-    else:
-        df["composition_params"] = pd.Series(dtype=object)
-        df["process"] = pd.Series(dtype=object)
-    df = _post_filter(df, f)
-    if not df.empty:
+        df["inferred"] = df["inferred"].astype(bool)
         # one pass per dict column (not one per key): 10^5 samples flatten in well under a second
         proc = pd.DataFrame.from_records(df["process"].tolist(), index=df.index)
         comp = pd.DataFrame.from_records(df["composition_params"].tolist(), index=df.index)
         proc = proc[sorted(c for c in proc.columns if c not in df.columns)]
         comp = comp[sorted(c for c in comp.columns if c not in df.columns and c not in proc.columns)]
         df = pd.concat([df, proc, comp], axis=1)
-    if f.get("limit"):
-        df = df.head(int(f["limit"]))
+    else:
+        df["composition_params"] = pd.Series(dtype=object)
+        df["process"] = pd.Series(dtype=object)
     return df.reset_index(drop=True)
 
 
+def _flag(row: Any) -> dict[str, Any]:
+    return {"inferred": bool(row.inferred), "inferred_reason": row.inferred_reason}
+
+
+def _result_dict(r: M.Result, m: M.Measurement) -> dict[str, Any]:
+    return {"quantity": r.quantity, "value": r.value, "unit": r.unit, "uncertainty": r.uncertainty,
+            "approximate": r.approximate, "range_low": r.range_low, "range_high": r.range_high,
+            "text": r.text, "label": r.label, "derived": r.derived, "method": r.method,
+            "method_version": r.method_version, "reported_value": r.reported_value,
+            "reported_unit": r.reported_unit, "locator": r.locator or m.locator, **_flag(r)}
+
+
+def _measurement_dicts(s: Any, where: Any) -> list[dict[str, Any]]:
+    from sqlalchemy.orm import selectinload
+
+    ms = s.scalars(select(M.Measurement).where(where).options(
+        selectinload(M.Measurement.results), selectinload(M.Measurement.source),
+        selectinload(M.Measurement.arrays)).order_by(M.Measurement.id)).all()
+    return [{
+        "id": m.key, "technique": m.technique, "instrument": m.instrument,
+        "conditions": m.conditions, "locator": m.locator, "provenance": m.provenance,
+        "source": _source_dict(m.source), "note": m.note, **_flag(m),
+        "results": [_result_dict(r, m) for r in sorted(m.results, key=lambda r: (r.derived, r.position, r.id))],
+        "arrays": [{"kind": a.kind, "shape": a.shape, "axes": a.axes, "meta": a.meta}
+                   for a in sorted(m.arrays, key=lambda a: a.position)],
+    } for m in ms]
+
+
+def _ingredient(p: M.SynthesisPrecursor) -> dict[str, Any]:
+    """A precursor: a chemical, or a stored sample used as an ingredient (``sample_id`` set)."""
+    base = {"role": p.role, "mass_mg": p.mass_mg, "amount_mmol": p.amount_mmol, "mol_pct": p.mol_pct,
+            "step": p.step_position, "note": p.note}
+    if p.sample is not None:
+        return {"chemical": None, "formula": p.sample.material.formula, "sample_id": p.sample.key, **base}
+    chem = p.chemical
+    return {"chemical": chem.name if chem else None, "formula": chem.formula if chem else None,
+            "sample_id": None, **base}
+
+
+def _series_of(s: Any, sample_id: int) -> list[dict[str, Any]]:
+    """The series a sample belongs to: title, source, all members in order, the series' findings."""
+    rows = s.scalars(select(M.Series).join(M.SeriesMember, M.SeriesMember.series_id == M.Series.id)
+                     .where(M.SeriesMember.sample_id == sample_id).order_by(M.Series.id)).all()
+    out = []
+    for se in rows:
+        members = s.execute(select(M.Sample.key, M.Sample.id)
+                            .join(M.SeriesMember, M.SeriesMember.sample_id == M.Sample.id)
+                            .where(M.SeriesMember.series_id == se.id)
+                            .order_by(M.SeriesMember.position, M.SeriesMember.id)).all()
+        src = s.get(M.Source, se.source_id)
+        out.append({
+            "id": se.key, "title": se.title, "locator": se.locator, "provenance": se.provenance,
+            "note": se.note, "source": _source_dict(src),
+            "samples": [k for k, _ in members],
+            "others": [k for k, i in members if i != sample_id],
+            "measurements": _measurement_dicts(s, M.Measurement.series_id == se.id),
+        })
+    return out
+
+
 def sample_story(db: Any, key: str) -> dict[str, Any]:
-    """Everything about one sample: composition, synthesis (precursors, steps), measurements."""
+    """Everything about one sample: composition, synthesis (ingredients, steps), measurements, the
+    series it belongs to (with the series' own findings, which are not the sample's results),
+    outcome, who made it, and the inferred flag with its reason at every level."""
     from sqlalchemy.orm import selectinload
 
     with db.session() as s:
@@ -296,6 +427,8 @@ def sample_story(db: Any, key: str) -> dict[str, Any]:
             selectinload(M.Sample.synthesis).selectinload(M.Synthesis.steps),
             selectinload(M.Sample.synthesis).selectinload(M.Synthesis.precursors)
             .selectinload(M.SynthesisPrecursor.chemical),
+            selectinload(M.Sample.synthesis).selectinload(M.Synthesis.precursors)
+            .selectinload(M.SynthesisPrecursor.sample).selectinload(M.Sample.material),
             selectinload(M.Sample.synthesis).selectinload(M.Synthesis.source),
         ))
         if sa is None:
@@ -305,46 +438,26 @@ def sample_story(db: Any, key: str) -> dict[str, Any]:
             "formula": sa.material.formula, "params": sa.material.params, "process": sa.process,
             "provenance": sa.provenance, "source": _source_dict(sa.source), "locator": sa.locator,
             "proposal_id": sa.proposal_id, "note": sa.note, "after_step": sa.after_step,
-            "synthesis": None, "measurements": [],
+            "outcome": sa.outcome, "created_by": sa.created_by, **_flag(sa),
+            "synthesis": None, "measurements": [], "series": [],
         }
         syn = sa.synthesis
         if syn is not None:
             story["synthesis"] = {
                 "id": syn.key, **{k: getattr(syn, k) for k in M.SYNTHESIS_SETTINGS},
-                "source": _source_dict(syn.source), "note": syn.note,
-                "precursors": [
-                    {"chemical": p.chemical.name, "formula": p.chemical.formula, "role": p.role,
-                     "mass_mg": p.mass_mg, "amount_mmol": p.amount_mmol, "mol_pct": p.mol_pct,
-                     "step": p.step_position}
-                    for p in syn.precursors
-                ],
+                "source": _source_dict(syn.source), "note": syn.note, **_flag(syn),
+                "precursors": [_ingredient(p) for p in syn.precursors],
                 "steps": [
                     {"position": st.position, "kind": st.kind, "duration_min": st.duration_min,
                      "temperature_c": st.temperature_c, "atmosphere": st.atmosphere,
                      "frequency_hz": st.frequency_hz, "frequency_rpm": st.frequency_rpm,
-                     "done": sa.after_step is None or st.position <= sa.after_step, "note": st.note}
+                     "done": sa.after_step is None or st.position <= sa.after_step, "note": st.note,
+                     **_flag(st)}
                     for st in syn.steps
                 ],
             }
-        ms = s.scalars(select(M.Measurement).where(M.Measurement.sample_id == sa.id).options(
-            selectinload(M.Measurement.results), selectinload(M.Measurement.source),
-            selectinload(M.Measurement.arrays)).order_by(M.Measurement.id)).all()
-        for m in ms:
-            story["measurements"].append({
-                "id": m.key, "technique": m.technique, "instrument": m.instrument,
-                "conditions": m.conditions, "locator": m.locator, "provenance": m.provenance,
-                "source": _source_dict(m.source), "note": m.note,
-                "results": [
-                    {"quantity": r.quantity, "value": r.value, "unit": r.unit, "uncertainty": r.uncertainty,
-                     "approximate": r.approximate, "range_low": r.range_low, "range_high": r.range_high,
-                     "text": r.text, "label": r.label, "derived": r.derived, "method": r.method,
-                     "method_version": r.method_version, "reported_value": r.reported_value,
-                     "reported_unit": r.reported_unit, "locator": r.locator or m.locator}
-                    for r in sorted(m.results, key=lambda r: (r.derived, r.position, r.id))
-                ],
-                "arrays": [{"kind": a.kind, "shape": a.shape, "axes": a.axes, "meta": a.meta}
-                           for a in sorted(m.arrays, key=lambda a: a.position)],
-            })
+        story["measurements"] = _measurement_dicts(s, M.Measurement.sample_id == sa.id)
+        story["series"] = _series_of(s, sa.id)
         return story
 
 

@@ -1,4 +1,4 @@
-"""`matdb analyze` and `matdb simulate`: spectral/kinetic features stored back as derived results.
+"""`matdb analyze`: spectral/kinetic features of stored TLIS runs, stored back as derived results.
 
 Features are computed by :mod:`screening.spectra` (pure numpy) and stored on the run's measurement
 as derived ``Result`` rows (``derived=True`` with ``method`` and ``method_version``), plus one
@@ -9,20 +9,16 @@ when the analysis method versions change (or with ``force``).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
 
-from matdb import models as M
-from matdb import units, vocabulary
-from matdb.arrays import decode
+from matdb import store, units, vocabulary
+from matdb.arrays import ArrayData
 from matdb.db import Database
 from matdb.vocabulary import FEATURE_SERIES_KIND, TLIS_MODES
 
@@ -56,79 +52,46 @@ def _condition(conditions: Mapping[str, Any], name: str) -> float | None:
 
 
 def analyze(
-    db: Database, *, force: bool = False, progress: bool = True, measurement: str | None = None
+    db: Database, *, force: bool = False, progress: bool = True, measurement: str | None = None,
+    source: str | None = None,
 ) -> AnalysisReport:
-    """Compute missing (or outdated) features for every stored TLIS run."""
+    """Compute missing (or outdated) features for every stored TLIS run (or those of one
+    measurement, or of one source's measurements)."""
     from screening.spectra import SpectrumError, extract_features
 
     stamp = method_stamp()
-    with db.session() as s:
-        q = (
-            select(
-                M.ArrayResult.id,
-                M.ArrayResult.kind,
-                M.ArrayResult.meta,
-                M.Measurement.id,
-                M.Measurement.key,
-                M.Measurement.conditions,
-            )
-            .join(M.Measurement, M.ArrayResult.measurement_id == M.Measurement.id)
-            .where(M.ArrayResult.kind.in_(RUN_KINDS))
-            .order_by(M.ArrayResult.id)
-        )
-        if measurement:
-            q = q.where(M.Measurement.key == measurement)
-        runs = s.execute(q).all()
-        done = {
-            (meta or {}).get("source_array_id"): (meta or {}).get("stamp")
-            for (meta,) in s.execute(select(M.ArrayResult.meta).where(M.ArrayResult.kind == SERIES_KIND))
-        }
+    runs = store.stored_runs(db, RUN_KINDS, measurement=measurement, source=source)
+    done = {m.get("source_array_id"): m.get("stamp") for m in store.array_metas(db, SERIES_KIND)}
     report = AnalysisReport()
-    todo = [r for r in runs if force or done.get(r[0]) != stamp]
+    todo = [r for r in runs if force or done.get(r.array_id) != stamp]
     report.skipped = len(runs) - len(todo)
     bar = None
     if progress and todo:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="analyze", unit="run", leave=False)
-    for array_id, kind, meta, mid, mkey, conditions in todo:
-        with db.session() as s:
-            row = s.get(M.ArrayResult, array_id)
-            data = decode(row.blob, row.kind, row.axes, row.value_unit, row.meta)  # type: ignore[union-attr]
+    for run in todo:
+        data = store.read_array(db, run.array_id)
         coords = {n: c for n, (c, _u) in data.axes.items()}
         opts: dict[str, Any] = {}
-        exc_nm = _condition(conditions or {}, "excitation_wavelength") or (meta or {}).get("excitation_wavelength_nm")
-        if kind == "tlis_pl" and exc_nm:
+        exc_nm = _condition(run.conditions, "excitation_wavelength") or run.meta.get("excitation_wavelength_nm")
+        if run.kind == "tlis_pl" and exc_nm:
             opts["excitation_wavelength_nm"] = float(exc_nm)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fs = extract_features(
-                    kind,
-                    data.values,
-                    coords.get("wavelength"),
-                    coords.get("time"),
-                    reference=data.reference,
-                    **opts,
-                )
+                fs = extract_features(run.kind, data.values, coords.get("wavelength"), coords.get("time"),
+                                      reference=data.reference, **opts)
             error = None
         except SpectrumError as exc:
             fs, error = None, str(exc)
-        with db.transaction() as s:
-            s.execute(delete(M.Result).where(M.Result.measurement_id == mid, M.Result.derived.is_(True)))
-            old = s.scalars(
-                select(M.ArrayResult).where(M.ArrayResult.measurement_id == mid, M.ArrayResult.kind == SERIES_KIND)
-            ).all()
-            for o in old:
-                if (o.meta or {}).get("source_array_id") == array_id:
-                    s.delete(o)
-            stored = _store(s, mid, array_id, fs, error, stamp)
-        report.results_stored += stored
+        results, series = _derived(run.array_id, fs, error, stamp)
+        report.results_stored += store.replace_derived(db, run.measurement_id, run.array_id, results, series, 1000)
         if error:
-            report.failed.append((mkey, error))
+            report.failed.append((run.measurement_key, error))
         else:
             report.analysed += 1
-            report.warnings += [(mkey, w) for w in fs.warnings]  # type: ignore[union-attr]
+            report.warnings += [(run.measurement_key, w) for w in fs.warnings]  # type: ignore[union-attr]
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -136,11 +99,9 @@ def analyze(
     return report
 
 
-def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: str) -> int:
-    from ingest.load import array_row
-    from matdb.arrays import ArrayData
-
-    n = 0
+def _derived(array_id: int, fs: Any, error: str | None, stamp: str) -> tuple[list[dict[str, Any]], ArrayData]:
+    """The derived results (Result columns, canonical units) and the feature-series array of a run."""
+    results: list[dict[str, Any]] = []
     series_names: list[str] = []
     units_: list[str] = []
     mat = np.zeros((0, 0))
@@ -159,22 +120,11 @@ def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: s
                 )
             except units.UnitError:
                 continue
-            s.add(
-                M.Result(
-                    measurement_id=mid,
-                    position=1000 + i,
-                    quantity=f.quantity,
-                    value=value,
-                    unit=unit,
-                    uncertainty=unc,
-                    label=f.name if f.name != f.quantity else None,
-                    derived=True,
-                    method=f.method,
-                    method_version=f.version,
-                    note=f.note or None,
-                )
-            )
-            n += 1
+            results.append({
+                "position": 1000 + i, "quantity": f.quantity, "value": value, "unit": unit, "uncertainty": unc,
+                "label": f.name if f.name != f.quantity else None, "method": f.method,
+                "method_version": f.version, "note": f.note or None,
+            })
         series_names = list(fs.series)
         units_ = [fs.series[k].unit for k in series_names]
         times = np.asarray(fs.times_min, dtype=float)
@@ -195,8 +145,7 @@ def _store(s: Any, mid: int, array_id: int, fs: Any, error: str | None, stamp: s
         None,
         meta,
     )
-    s.add(array_row(mid, 1000, data))
-    return n
+    return results, data
 
 
 def feature_series(db: Database, measurement_key: str) -> dict[str, Any] | None:
@@ -216,60 +165,3 @@ def feature_series(db: Database, measurement_key: str) -> dict[str, Any] | None:
         "error": meta.get("error"),
         "warnings": meta.get("warnings", []),
     }
-
-
-# --- simulate -------------------------------------------------------------------------------------
-
-
-def parse_param_values(specs: Sequence[str]) -> dict[str, list[float]]:
-    """``["x=0,0.2,0.4", "z=2.5"]`` or ``["x=0:1:0.2"]`` -> {"x": [...], "z": [2.5]}."""
-    out: dict[str, list[float]] = {}
-    for spec in specs:
-        if "=" not in spec:
-            raise ValueError(f"write parameters as name=value, got '{spec}'")
-        name, raw = (p.strip() for p in spec.split("=", 1))
-        try:
-            if ":" in raw:
-                lo, hi, step = (float(v) for v in raw.split(":"))
-                if step <= 0:
-                    raise ValueError
-                vals = list(np.round(np.arange(lo, hi + step / 2, step), 10))
-            else:
-                vals = [float(v) for v in raw.split(",")]
-        except ValueError:
-            raise ValueError(f"cannot read values of '{name}' from '{raw}' (use 0.2,0.4 or 0:1:0.2)") from None
-        out[name] = [float(v) for v in vals]
-    return out
-
-
-def simulate(
-    family: str,
-    params: Mapping[str, Sequence[float]],
-    *,
-    mode: str = "reflectance",
-    n_times: int = 180,
-    duration_min: float = 90.0,
-    seed: int | None = 0,
-    out_dir: str | Path = "simulated",
-    process: Mapping[str, float] | None = None,
-) -> list[Path]:
-    """Write simulated TLIS runs (provenance "simulated") for every combination of ``params``."""
-    from screening.simulate import simulate_run, write_tlis_csv
-
-    names = list(params)
-    paths: list[Path] = []
-    out = Path(out_dir)
-    for i, combo in enumerate(itertools.product(*(params[n] for n in names))):
-        p = dict(zip(names, combo, strict=True))
-        run = simulate_run(
-            family,
-            p,
-            mode=mode,
-            n_times=n_times,
-            duration_min=duration_min,
-            seed=None if seed is None else seed + i,
-            process=process,
-        )
-        stem = f"sim-{family}-" + "-".join(f"{k}{v:g}" for k, v in p.items()) + f"-{mode}"
-        paths += write_tlis_csv(run, out / f"{stem}.csv")
-    return paths

@@ -1,4 +1,5 @@
-"""The ``matdb`` command line. Each command is a thin shell around one service function."""
+"""The ``matdb`` command line. Each command is a thin shell around one function of a use-case
+module (matdb_app.ingest, .info, .simulate, .analysis, .screening_service)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from matdb_app import services
+import matdb
+from matdb_app import analysis
+from matdb_app import info as info_
+from matdb_app import ingest as ingest_
+from matdb_app import simulate as simulate_
+from matdb_app.errors import DEBUG_ENV, internal_message, user_errors
 
 app = typer.Typer(
     help="matdb: materials database and screening for mechanochemical perovskites.",
@@ -56,8 +62,8 @@ def fail(exc: BaseException) -> None:
 
 def _db(url: str | None):  # type: ignore[no-untyped-def]
     try:
-        return services.open_db(url)
-    except services.USER_ERRORS as exc:
+        return matdb.connect(url)
+    except user_errors() as exc:
         fail(exc)
 
 
@@ -97,17 +103,38 @@ def _report(report) -> None:  # type: ignore[no-untyped-def]
 def init(
     db: DbOpt = None,
     bundled: Annotated[bool, typer.Option("--bundled/--empty", help="Load the bundled literature dataset.")] = False,
+    demo: Annotated[
+        Optional[bool],
+        typer.Option("--demo/--no-demo", help="Add the simulated demonstration set (default: with --bundled)."),
+    ] = None,
 ) -> None:
-    """Create (or migrate) the database schema with Alembic."""
+    """Create (or migrate) the database schema with Alembic; --bundled loads the literature data
+    and the simulated demonstration set (`matdb demo remove` deletes it again)."""
     try:
-        d, report = services.init_db(db, bundled=bundled)
-    except services.USER_ERRORS as exc:
+        done = ingest_.init_db(db, bundled=bundled, demo=demo)
+    except user_errors() as exc:
         fail(exc)
-    console.print(f"schema at revision {d.current_revision()} in {d!r}")
-    if report is not None:
-        _report(report)
-        if not report.ok:
-            raise typer.Exit(1)
+    console.print(f"schema at revision {done.db.current_revision()} in {done.db!r}")
+    if done.literature is not None:
+        _report(done.literature)
+    if done.demo is not None:
+        _demo_report(done.demo)
+    if not done.ok:
+        raise typer.Exit(1)
+
+
+def _demo_report(rep: simulate_.DemoReport) -> None:
+    tot = rep.ingest.totals
+    console.print(
+        f"demonstration set ({simulate_.DEMO_SOURCE}, ◇ SIMULATED): {len(simulate_.DEMO_RUNS)} runs, "
+        + ", ".join(f"{k}: {tot.get(k, 0)}" for k in ("added", "unchanged", "rejected"))
+        + f"; analysed {rep.analysis.analysed}, {rep.analysis.skipped} up to date"
+    )
+    for f in rep.ingest.files:
+        for e in f.errors if f.status == "rejected" else []:
+            err.print(f"[red]rejected:[/] {e}", highlight=False, soft_wrap=True)
+    for key, msg in rep.analysis.failed:
+        err.print(f"[red]failed:[/] {key}: {msg}", highlight=False)
 
 
 @app.command()
@@ -122,11 +149,11 @@ def ingest(
     d = _db(db)
     try:
         report = (
-            services.check(d, list(paths), mapping)
+            ingest_.check(d, list(paths), mapping)
             if check
-            else services.ingest(d, list(paths), update=update, mapping=mapping)
+            else ingest_.ingest(d, list(paths), update=update, mapping=mapping)
         )
-    except services.USER_ERRORS as exc:
+    except user_errors() as exc:
         fail(exc)
     _report(report)
     if not report.ok:
@@ -144,8 +171,10 @@ def query(
     """Query results (or samples) with filters on family, composition, process, technique, values."""
     d = _db(db)
     try:
-        df = services.samples(d, text) if samples else services.query(d, text)
-    except services.USER_ERRORS as exc:
+        from matdb.query import parse_query
+
+        df = d.samples(**parse_query(text)) if samples else d.select(text)
+    except user_errors() as exc:
         fail(exc)
     if out is not None:
         df.to_parquet(out, index=False) if out.suffix == ".parquet" else df.to_csv(out, index=False)
@@ -182,10 +211,11 @@ def export(
     """Write the tidy long-format table: one row per scalar result."""
     d = _db(db)
     try:
+        from matdb.export import export as export_
         from matdb.query import parse_query
 
-        n = services.export(d, out, format, **parse_query(where))
-    except services.USER_ERRORS as exc:
+        n = export_(d, out, format, **parse_query(where))
+    except user_errors() as exc:
         fail(exc)
     console.print(f"{n} results written to {out}")
 
@@ -201,17 +231,17 @@ def info(
     if quantities or families or process:
         d = _db(db) if families else None
         for flag, fn in (
-            (families, lambda: services.families_table(d)),
-            (quantities, services.quantities_table),
-            (process, services.process_table),
+            (families, lambda: info_.families_table(d)),
+            (quantities, info_.quantities_table),
+            (process, info_.process_table),
         ):
             if flag:
                 _print_df(fn(), 500)
         return
     d = _db(db)
     try:
-        i = services.info(d)
-    except services.USER_ERRORS as exc:
+        i = info_.info(d)
+    except user_errors() as exc:
         fail(exc)
     console.print(f"database: {i['url']}\nschema revision: {i['schema_revision']}")
     console.print("families: " + ", ".join(i["families"]))
@@ -242,29 +272,26 @@ def simulate(
     duration: Annotated[float, typer.Option(help="Run length (min).")] = 90.0,
     seed: Annotated[int, typer.Option(help="Random seed of the noise.")] = 0,
     out_dir: Annotated[Path, typer.Option(help="Folder for the TLIS CSV files.")] = Path("simulated"),
-    ingest_: Annotated[bool, typer.Option("--ingest", help="Also load the runs into the database.")] = False,
+    load: Annotated[bool, typer.Option("--ingest", help="Also load the runs into the database.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Write SIMULATED TLIS runs (tlis_csv format, provenance 'simulated') for any composition."""
-    from matdb_app import analysis
-
     try:
-        paths = analysis.simulate(
+        paths = simulate_.simulate(
             family,
-            analysis.parse_param_values(param),
+            simulate_.parse_param_values(param),
             mode=mode,
             n_times=n_times,
             duration_min=duration,
             seed=seed,
             out_dir=out_dir,
         )
-    except services.USER_ERRORS as exc:
+    except user_errors() as exc:
         fail(exc)
     console.print(f"wrote {len(paths)} files to {out_dir} (provenance: simulated)")
-    if ingest_:
+    if load:
         d = _db(db)
-        runs = [p for p in paths if not p.stem.endswith("_ref")]
-        report = services.ingest(d, runs)
+        report = simulate_.simulate_and_ingest(d, paths)
         _report(report)
         if not report.ok:
             raise typer.Exit(1)
@@ -277,12 +304,10 @@ def analyze(
     measurement: Annotated[Optional[str], typer.Option(help="Only this measurement id.")] = None,
 ) -> None:
     """Compute spectral and kinetic features of every stored TLIS run (only what is missing)."""
-    from matdb_app import analysis
-
     d = _db(db)
     try:
         rep = analysis.analyze(d, force=force, measurement=measurement)
-    except services.USER_ERRORS as exc:
+    except user_errors() as exc:
         fail(exc)
     console.print(
         f"analysed {rep.analysed} runs, {rep.skipped} up to date, {len(rep.failed)} failed; "
@@ -292,6 +317,38 @@ def analyze(
         err.print(f"[red]failed:[/] {key}: {msg}", highlight=False)
     for key, msg in rep.warnings[:20]:
         err.print(f"[yellow]warning:[/] {key}: {msg}", highlight=False)
+
+
+demo_app = typer.Typer(help="The simulated demonstration set (source matdb-demo, ◇ SIMULATED).", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("add")
+def demo_add(db: DbOpt = None) -> None:
+    """Simulate, load and analyse the demonstration set (what `matdb init --bundled` adds)."""
+    d = _db(db)
+    try:
+        rep = simulate_.add_demo(d)
+    except user_errors() as exc:
+        fail(exc)
+    _demo_report(rep)
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@demo_app.command("remove")
+def demo_remove(db: DbOpt = None) -> None:
+    """Delete the demonstration set and nothing else (the literature data stay untouched)."""
+    d = _db(db)
+    try:
+        removed = simulate_.remove_demo(d)
+    except user_errors() as exc:
+        fail(exc)
+    if not removed:
+        console.print(f"no demonstration set ({simulate_.DEMO_SOURCE}) in {d!r}")
+        return
+    console.print(f"removed the demonstration set ({simulate_.DEMO_SOURCE}): "
+                  + ", ".join(f"{v} {k}" for k, v in sorted(removed.items())))
 
 
 ObjOpt = Annotated[list[str], typer.Option("--objective", help="plqy, stability or a quantity (repeatable).")]
@@ -329,8 +386,10 @@ def train(
     """Train a surrogate (GP with ARD Matern + noise, or a forest) and store it with its model card."""
     d = _db(db)
     try:
-        card = services.train(d, target, family, kind, include_simulated, save=True, stability_metric=stability_metric)
-    except services.USER_ERRORS as exc:
+        from matdb_app import screening_service as ss
+
+        card = ss.train(d, target, family, kind, include_simulated, save=True, stability_metric=stability_metric).card
+    except user_errors() as exc:
         fail(exc)
     _show_card(card)
 
@@ -352,7 +411,9 @@ def rank(
     """Rank a family's candidate space by predicted value and uncertainty (Pareto flag for 2 objectives)."""
     d = _db(db)
     try:
-        df = services.rank(
+        from matdb_app import screening_service as ss
+
+        df = ss.rank(
             d,
             family,
             objective,
@@ -364,7 +425,7 @@ def rank(
             scheduler=scheduler,
             stability_metric=stability_metric,
         )
-    except services.USER_ERRORS as exc:
+    except user_errors() as exc:
         fail(exc)
     if out:
         df.to_csv(out, index=False)
@@ -392,7 +453,9 @@ def propose(
     """Propose the next N experiments; records the campaign and writes plan.csv (and a milling plan)."""
     d = _db(db)
     try:
-        key, plan = services.propose(
+        from matdb_app import screening_service as ss
+
+        key, plan = ss.propose(
             d,
             family,
             objective,
@@ -406,11 +469,11 @@ def propose(
             stability_metric=stability_metric,
         )
         if batch_mass:
-            mp = services.milling_plan(d, plan, batch_mass)
+            mp = ss.milling_plan(d, plan, batch_mass)
             mp_path = out.with_name(out.stem + "_milling.csv")
             mp.to_csv(mp_path, index=False)
             console.print(f"milling plan written to {mp_path}")
-    except services.USER_ERRORS as exc:
+    except user_errors() as exc:
         fail(exc)
     _print_df(plan, n)
     console.print(
@@ -428,13 +491,9 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # a bug, not a user mistake: one line, and the trace only on request
-        if os.environ.get("MATDB_DEBUG"):
+        if os.environ.get(DEBUG_ENV):
             raise
-        err.print(
-            f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} "
-            "(set MATDB_DEBUG=1 for the traceback and please report it)",
-            highlight=False,
-        )
+        err.print(f"[bold red]{internal_message(exc)}[/]", highlight=False)
         sys.exit(3)
 
 

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from matdb_app import analysis, services
+from matdb_app import analysis, simulate
+from matdb_app import ingest as ingest_
 
 
 @pytest.fixture
 def simulated_db(db, tmp_path: Path):  # type: ignore[no-untyped-def]
-    paths = analysis.simulate("FAMAPbI3", {"x": [1.0]}, n_times=90, out_dir=tmp_path / "runs", seed=1)
-    paths += analysis.simulate("FASnIBr", {"z": [2.5]}, mode="pl", n_times=60, out_dir=tmp_path / "runs", seed=2)
-    report = services.ingest(db, [tmp_path / "runs"], progress=False)
+    paths = simulate.simulate("FAMAPbI3", {"x": [1.0]}, n_times=90, out_dir=tmp_path / "runs", seed=1)
+    paths += simulate.simulate("FASnIBr", {"z": [2.5]}, mode="pl", n_times=60, out_dir=tmp_path / "runs", seed=2)
+    report = ingest_.ingest(db, [tmp_path / "runs"], progress=False)
     assert report.ok, [f.reason for f in report.files]
     assert report.totals["added"] == 2  # two runs; the reference file comes in with its run
     return db
@@ -64,8 +65,8 @@ def test_a_new_method_version_recomputes(simulated_db, monkeypatch: pytest.Monke
 @pytest.mark.parametrize(("spec", "match"), [("x", "name=value"), ("x=a,b", "cannot read"), ("x=0:1:0", "cannot read")])
 def test_param_specs(spec: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        analysis.parse_param_values([spec])
+        simulate.parse_param_values([spec])
 
 
 def test_param_ranges() -> None:
-    assert analysis.parse_param_values(["x=0:1:0.25", "z=2.5"]) == {"x": [0, 0.25, 0.5, 0.75, 1.0], "z": [2.5]}
+    assert simulate.parse_param_values(["x=0:1:0.25", "z=2.5"]) == {"x": [0, 0.25, 0.5, 0.75, 1.0], "z": [2.5]}

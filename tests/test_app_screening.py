@@ -18,7 +18,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import matdb
-from matdb_app import plots, services, views
+from matdb_app import ingest as ingest_
+from matdb_app import plots
+from matdb_app import screening_display as sd
 from matdb_app import screening_service as ss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,8 +58,8 @@ def populate_screening(url: str, folder: Path) -> None:
     """Bundled literature + the simulated FASnIBr table, into the database at ``url``."""
     db = matdb.connect(url)
     try:
-        assert services.load_bundled(db, progress=False).ok
-        report = services.ingest(db, [simulated_fasnibr(folder / "sim.csv")], progress=False)
+        assert ingest_.load_bundled(db, progress=False).ok
+        report = ingest_.ingest(db, [simulated_fasnibr(folder / "sim.csv")], progress=False)
         assert report.ok, [f.reason for f in report.files]
     finally:
         db.close()
@@ -318,27 +320,27 @@ def test_maps_model_without_data_is_a_message(shared_url: str) -> None:
 def card(screening_sqlite: str) -> dict:
     db = matdb.connect(screening_sqlite)
     try:
-        return services.train(db, "plqy", "FASnIBr", "forest", True)
+        return ss.train(db, "plqy", "FASnIBr", "forest", True).card
     finally:
         db.close()
 
 
 def test_metrics_and_calibration_frames_read_the_card(card: dict) -> None:
-    m = views.metrics_frame(card)
+    m = sd.metrics_frame(card)
     cv = card["cv"]
     assert m.loc[0, "RMSE (%)"] == f"{cv['rmse']:.4g}"
     lo, hi = cv["coverage_95_ci95"]
     assert m.loc[0, "95 % interval"] == (
         f"{100 * cv['coverage_95']:.0f} % [{100 * lo:.0f}–{100 * hi:.0f} %]"
     )
-    cal = views.calibration_frame(card)
+    cal = sd.calibration_frame(card)
     assert cal["nominal"].tolist() == [0.68, 0.95]
     assert cal["observed"].tolist() == [cv["coverage_68"], cv["coverage_95"]]
     assert cal["ci_low"].iloc[1] == pytest.approx(lo) and cal["ci_high"].iloc[1] == pytest.approx(
         hi
     )
     assert not cal["reliable"].any()  # 15 held-out points < 30
-    main, notes = views.split_warnings(card)
+    main, notes = sd.split_warnings(card)
     assert main[0].startswith("only 15 training points")
     assert all(not n.startswith("fit: ") for n in notes)
 
@@ -366,11 +368,11 @@ def test_frames_of_a_grouped_card_and_of_no_cv() -> None:
         }
         for lv in (68, 95)
     }
-    m = views.metrics_frame(card)
+    m = sd.metrics_frame(card)
     assert m["validation"].tolist() == ["random split", "leave one family out"]
     assert m["68 % interval"].tolist() == ["50 % [35–65 %]"] * 2
     assert m["RMSE (eV)"].tolist() == ["2", "2"]
-    cal = views.calibration_frame(card)
+    cal = sd.calibration_frame(card)
     assert cal["validation"].tolist() == ["random split"] * 2 + ["leave one family out"] * 2
     fig = plots.calibration_plot(cal)
     assert [t.name for t in fig.data][1:] == [
@@ -379,9 +381,9 @@ def test_frames_of_a_grouped_card_and_of_no_cv() -> None:
     ]
     assert list(fig.data[1].error_y.array) == pytest.approx([15.0, 6.0])
     assert list(fig.data[1].error_y.arrayminus) == pytest.approx([15.0, 13.0])
-    assert views.calibration_frame({"cv": None, "calibration": None}) is None
+    assert sd.calibration_frame({"cv": None, "calibration": None}) is None
     assert (
-        views.metrics_frame({"cv": {"scheme": "x", "n_heldout": 0, "rmse": None}}).loc[0, "RMSE"]
+        sd.metrics_frame({"cv": {"scheme": "x", "n_heldout": 0, "rmse": None}}).loc[0, "RMSE"]
         == "–"
     )
 
@@ -390,7 +392,7 @@ def test_candidate_labels_are_unique_per_process_setting() -> None:
     df = pd.DataFrame(
         {"formula": ["FASnBr3", "FASnBr3", "FASnI3"], "milling_time_min": [120.0, 60.0, np.nan]}
     )
-    assert views.candidate_labels(df).tolist() == [
+    assert sd.candidate_labels(df).tolist() == [
         "#1 FASnBr3 · milling_time_min=120",
         "#2 FASnBr3 · milling_time_min=60",
         "#3 FASnI3",

@@ -35,7 +35,7 @@ PAGES = [
         ["Explore samples", "20 of 20 samples", "FASnIBr", "SIMULATED", "Measurements"],
         False,
     ),
-    ("spectra", "spectra", ["Spectra", "sim-FAMAPbI3-x0.6", "Simulated run"], True),
+    ("spectra", "spectra", ["Spectra", "sim-FAMAPbI3-x0.6", "SIMULATED run"], True),
     ("maps", "maps_default", ["Composition maps", "FAMAPbI3", "literature"], True),
     ("screening", "screening_start", ["Screening", "Train at least one model"], False),
     ("ingest", "ingest", ["Ingest data", "Choose files to check"], False),
@@ -63,7 +63,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     from test_app import populate
     from test_app_screening import simulated_fasnibr
 
-    from matdb_app import services
+    import matdb
+    from matdb_app import ingest as ingest_
 
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail(f"headless browser tests need {CHROMIUM} and {CHROMEDRIVER}")
@@ -72,9 +73,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     shutil.copy(sqlite_template, db_path)
     url = f"sqlite:///{db_path}"
     populate(url, tmp)
-    db = services.open_db(url)  # 15 simulated FASnIBr PLQY/band-gap rows for the model pages
+    db = matdb.connect(url)  # 15 simulated FASnIBr PLQY/band-gap rows for the model pages
     try:
-        assert services.ingest(db, [simulated_fasnibr(tmp / "sim.csv")], progress=False).ok
+        assert ingest_.ingest(db, [simulated_fasnibr(tmp / "sim.csv")], progress=False).ok
     finally:
         db.close()
     port = _free_port()

@@ -584,7 +584,7 @@ def find(
 def loaded_db(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The bundled dataset, loaded the way `matdb init --bundled` loads it (SQLite)."""
     import matdb
-    from matdb_app.services import load_bundled
+    from matdb_app.ingest import load_bundled
 
     db = matdb.connect(f"sqlite:///{tmp_path_factory.mktemp('lit') / 'lit.sqlite'}")
     report = load_bundled(db, progress=False)
@@ -612,7 +612,7 @@ def test_yaml_and_database_export_agree(rows: pd.DataFrame) -> None:
 
 
 def test_loading_the_bundled_dataset_twice_changes_nothing(loaded_db) -> None:  # type: ignore[no-untyped-def]
-    from matdb_app.services import load_bundled
+    from matdb_app.ingest import load_bundled
 
     before = {k: v for k, v in loaded_db.table_counts().items() if k != "ingested_file"}
     report = load_bundled(loaded_db, progress=False)
@@ -624,7 +624,7 @@ def test_loading_the_bundled_dataset_twice_changes_nothing(loaded_db) -> None:  
 @pytest.mark.postgres
 def test_bundled_dataset_exports_identically_on_postgres(db, loaded_db) -> None:  # type: ignore[no-untyped-def]
     from matdb.export import tidy_results
-    from matdb_app.services import load_bundled
+    from matdb_app.ingest import load_bundled
 
     if db.dialect != "postgresql":
         pytest.skip("compares PostgreSQL with the SQLite load")

@@ -1,0 +1,236 @@
+"""Getting data in: create the database (with the bundled literature and the demonstration set),
+load files, check them without writing, column-mapping files, and the uploads of the Ingest page
+(staged in a folder, checked, reported per file and per error)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ingest.errors import IngestError
+from ingest.pipeline import FileOutcome, IngestReport, check_paths, ingest_paths
+from matdb.db import Database, DatabaseError, normalize_url
+from matdb_app import simulate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_DATA = REPO_ROOT / "data" / "literature"
+
+Mapping_ = dict[str, str] | str | os.PathLike[str] | None
+
+
+@dataclass
+class InitReport:
+    """What ``matdb init`` did: the database, the literature load and the demonstration set."""
+
+    db: Database
+    literature: IngestReport | None = None
+    demo: simulate.DemoReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r is None or r.ok for r in (self.literature, self.demo))
+
+
+def init_db(url: str | None = None, *, bundled: bool = False, demo: bool | None = None,
+            progress: bool = True) -> InitReport:
+    """Create or migrate the schema; with ``bundled`` load the literature dataset and (unless
+    ``demo=False``) the simulated demonstration set (:func:`matdb_app.simulate.add_demo`)."""
+    db = Database(normalize_url(url))
+    try:
+        db.upgrade()
+        db.check_schema()
+    except DatabaseError:
+        db.close()
+        raise
+    except Exception as exc:  # unreachable server, bad credentials
+        db.close()
+        raise DatabaseError(f"cannot open {db!r}: {exc}".splitlines()[0]) from exc
+    out = InitReport(db)
+    if bundled:
+        out.literature = load_bundled(db, progress=progress)
+    if demo if demo is not None else bundled:
+        out.demo = simulate.add_demo(db, progress=progress)
+    return out
+
+
+def load_bundled(db: Database, *, progress: bool = True) -> IngestReport:
+    """Load the literature dataset shipped with matdb (idempotent)."""
+    return ingest_paths(db, [BUNDLED_DATA], progress=progress)
+
+
+def ingest(db: Database, paths: list[str | os.PathLike[str]], *, update: bool = False, mapping: Mapping_ = None,
+           progress: bool = True) -> IngestReport:
+    """Load files and folders, one transaction per file (see :mod:`ingest.pipeline`)."""
+    return ingest_paths(db, paths, update=update, mapping=load_mapping(mapping), progress=progress)
+
+
+def check(db: Database, paths: list[str | os.PathLike[str]], mapping: Mapping_ = None) -> IngestReport:
+    """Validate files without writing: the per-file report of what would be loaded or rejected."""
+    good, report = check_paths(db, paths, mapping=load_mapping(mapping))
+    for p in good:
+        n = sum(len(m["results"]) for m in p.measurements)
+        report.files.append(FileOutcome(p.file, "valid", counts={
+            "syntheses": len(p.syntheses), "samples": len(p.samples), "measurements": len(p.measurements),
+            "results": n}))
+    return report
+
+
+def load_mapping(mapping: Mapping_) -> dict[str, str] | None:
+    """A column mapping {header in file: matdb column}, given as a dict or a YAML file."""
+    if mapping is None or isinstance(mapping, dict):
+        return mapping
+    import yaml
+
+    path = Path(mapping)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise IngestError(f"cannot read mapping file: {exc}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise IngestError("a mapping file is a YAML mapping {'Header in file': 'matdb column'}", file=str(path))
+    return data
+
+
+# --- uploads (the Ingest page) ------------------------------------------------------------------
+
+
+@dataclass
+class Staged:
+    """Uploaded files written to ``folder``: the file ``names`` and a column ``mapping``."""
+
+    folder: str
+    names: list[str]
+    mapping: dict[str, str] | None = None
+
+
+def stage_uploads(files: list[tuple[str, bytes]], mapping: bytes | None = None, root: str | None = None) -> Staged:
+    """Write uploaded ``(name, content)`` pairs into a folder named by their content hash.
+
+    The same upload always lands in the same folder (a page rerun does not copy again). Only the
+    base name of each upload is used, so a name cannot point outside the folder.
+    """
+    h = hashlib.sha256()
+    clean: list[tuple[str, bytes]] = []
+    for name, content in files:
+        base = Path(name.replace("\\", "/")).name
+        if not base or base in (".", ".."):
+            raise IngestError("not a usable file name", file=repr(name))
+        clean.append((base, content))
+        h.update(base.encode() + b"\0" + hashlib.sha256(content).digest())
+    dupes = sorted({n for n, _ in clean if sum(1 for m, _ in clean if m == n) > 1})
+    if dupes:
+        raise IngestError("two uploaded files have this name; rename one", file=", ".join(dupes))
+    folder = Path(root or tempfile.gettempdir()) / "matdb-uploads" / h.hexdigest()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in clean:
+        p = folder / name
+        if not p.exists() or p.read_bytes() != content:
+            p.write_bytes(content)
+    mp = None
+    if mapping is not None:
+        mfile = folder.parent / f"{h.hexdigest()[:24]}.mapping.yaml"
+        mfile.write_bytes(mapping)
+        mp = load_mapping(mfile)
+    return Staged(str(folder), [n for n, _ in clean], mp)
+
+
+@dataclass
+class Checked:
+    """An upload checked without writing: the staged files, one row per file, one row per error."""
+
+    staged: Staged
+    summary: pd.DataFrame
+    errors: pd.DataFrame
+
+    @property
+    def n_valid(self) -> int:
+        return int((self.summary["status"] == "valid").sum())
+
+    @property
+    def n_rejected(self) -> int:
+        return int((self.summary["status"] == "rejected").sum())
+
+
+def check_upload(db: Database, files: list[tuple[str, bytes]], mapping: bytes | None = None,
+                 root: str | None = None) -> Checked:
+    """Stage an upload and check it: what would be loaded, and every problem, before any write."""
+    staged = stage_uploads(files, mapping, root)
+    report = check(db, [staged.folder], staged.mapping)
+    return Checked(staged, check_summary(report, staged), check_errors(report, staged))
+
+
+@dataclass
+class Loaded:
+    """An upload loaded: one row per file, the totals, and hints about unexpected statuses."""
+
+    summary: pd.DataFrame
+    totals: dict[str, int]
+    hints: list[str]
+
+
+def load_upload(db: Database, staged: Staged, *, update: bool = False) -> Loaded:
+    """Load a checked upload (the Ingest page's confirm button)."""
+    report = ingest(db, [staged.folder], update=update, mapping=staged.mapping, progress=False)
+    summary = check_summary(report, staged)
+    return Loaded(summary, dict(report.totals), unchanged_hints(summary))
+
+
+def _rel(path: str, folder: str) -> str:
+    return path.replace(folder.rstrip("/") + "/", "")
+
+
+def check_summary(report: IngestReport, staged: Staged) -> pd.DataFrame:
+    """One row per uploaded file: status (valid/rejected/added/...), reason and counts.
+
+    Files that a record brings in (its spectra and references) are listed as "part of a record".
+    """
+    rows = []
+    seen = set()
+    for f in report.files:
+        name = _rel(f.path, staged.folder)
+        seen.add(name)
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(f.counts.items()) if v)
+        rows.append({"file": name, "status": f.status,
+                     "reason": _rel(f.reason, staged.folder).removeprefix(f"{name}: "), "contents": counts})
+    for name in staged.names:
+        if name not in seen:
+            rows.append({"file": name, "status": "part of a record",
+                         "reason": "read as a spectrum/reference of another uploaded file", "contents": ""})
+    return pd.DataFrame(rows, columns=["file", "status", "reason", "contents"])
+
+
+ERROR_COLUMNS = ["file", "line", "record", "field", "problem"]
+
+
+def error_row(err: IngestError | str, outcome: FileOutcome, folder: str) -> dict[str, Any]:
+    """One row of the error table from an error object's attributes (file, line, record, field,
+    message). An error given only as text (a failure that is not an IngestError) is the problem
+    of its file as a whole."""
+    if isinstance(err, IngestError):
+        return {"file": _rel(err.file or outcome.path, folder), "line": err.line, "record": err.record,
+                "field": err.field, "problem": _rel(err.message, folder)}
+    return {"file": _rel(outcome.path, folder), "line": None, "record": None, "field": None,
+            "problem": _rel(str(err), folder)}
+
+
+def check_errors(report: IngestReport, staged: Staged) -> pd.DataFrame:
+    """Every validation error of every rejected file: file, line, record, field, problem."""
+    rows = [error_row(err, f, staged.folder)
+            for f in report.files if f.status == "rejected" for err in (f.errors or [f.reason])]
+    return pd.DataFrame(rows, columns=ERROR_COLUMNS)
+
+
+def unchanged_hints(summary: pd.DataFrame) -> list[str]:
+    """Explanations for statuses a user may not expect."""
+    out = []
+    if (summary["status"] == "unchanged").any():
+        out.append("'unchanged': the database already holds exactly this content (loading is idempotent).")
+    if summary["reason"].astype(str).str.contains("--update", regex=False).any():
+        out.append("A changed record is refused unless 'Update records that changed' is ticked.")
+    return out
