@@ -61,6 +61,8 @@ with tab_tlis:
         st.info("No stored TLIS runs. Ingest a TLIS CSV (with its record) on the **Ingest** page.")
     else:
         cache.simulated_banner(runs, "runs")
+        if note := spectra.demo_note(runs):
+            st.caption(note)
         fam = st.selectbox("Family", ["(all)", *sorted(runs["family"].unique())], key="sp_family")
         sel = runs if fam == "(all)" else runs[runs["family"] == fam]
         titles = sel["title"].tolist()

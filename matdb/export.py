@@ -5,7 +5,11 @@ uncertainty, technique, provenance, source_doi, source_locator``. ``params`` is 
 the family's composition parameters (``{"x": 0.8}``) and the sample's process parameters
 (``milling_time_min``, ``aging_time_h``, ``sintering_temperature_C``, ``additive_mol_pct``, ...).
 Further columns (text, label, approximate, range, reported value/unit, measurement id, derived,
-method) follow. ``provenance`` is ``literature``, ``measured`` or ``simulated``.
+method, series_id, inferred, inferred_reason) follow. ``provenance`` is ``literature``, ``measured``
+or ``simulated``. ``inferred`` is True when the value (or its measurement, sample or synthesis) was
+inferred rather than stated by the source, ``inferred_reason`` says why (the reason of the
+innermost inferred record); ``series_id`` names the series a finding about a whole series
+belongs to (such rows have no sample_id).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ LEADING = ["sample_id", "family", "formula", "params", "quantity", "value", "uni
            "technique", "provenance", "source_doi", "source_locator"]
 TRAILING = ["text", "label", "approximate", "range_low", "range_high", "reported_value",
             "reported_unit", "measurement_id", "derived", "method", "method_version", "source_key",
-            "quantity_definition"]
+            "quantity_definition", "series_id", "inferred", "inferred_reason"]
 
 
 class ExportError(ValueError):

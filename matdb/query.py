@@ -486,15 +486,19 @@ def load_array(db: Any, measurement_key: str, kind: str | None = None) -> dict[s
 
 
 def arrays_index(db: Any, **f: Any) -> pd.DataFrame:
-    """Stored arrays (without their data): measurement, sample, family, kind, shape, provenance."""
+    """Stored arrays (without their data): measurement, sample or series, family, kind, shape,
+    provenance, source key."""
     S = aliased(M.Sample)
     q = (select(M.ArrayResult.id.label("array_id"), M.Measurement.key.label("measurement_id"),
-                S.key.label("sample_id"), M.Family.slug.label("family"), M.Material.formula,
-                M.Material.params.label("composition_params"), M.ArrayResult.kind, M.ArrayResult.shape,
-                M.Measurement.technique, M.Measurement.provenance, M.ArrayResult.meta)
+                S.key.label("sample_id"), M.Series.key.label("series_id"), M.Family.slug.label("family"),
+                M.Material.formula, M.Material.params.label("composition_params"), M.ArrayResult.kind,
+                M.ArrayResult.shape, M.Measurement.technique, M.Measurement.provenance,
+                M.Source.key.label("source_key"), M.ArrayResult.meta)
          .join(M.Measurement, M.ArrayResult.measurement_id == M.Measurement.id)
-         .join(M.Material, M.Measurement.material_id == M.Material.id)
-         .join(M.Family, M.Material.family_id == M.Family.id)
+         .outerjoin(M.Material, M.Measurement.material_id == M.Material.id)
+         .outerjoin(M.Series, M.Measurement.series_id == M.Series.id)
+         .outerjoin(M.Family, M.Family.id == func.coalesce(M.Material.family_id, M.Series.family_id))
+         .join(M.Source, M.Measurement.source_id == M.Source.id)
          .outerjoin(S, M.Measurement.sample_id == S.id)
          .order_by(M.ArrayResult.id))
     if (v := _listify(f.get("family"))) is not None:

@@ -47,6 +47,7 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
 def user_errors() -> tuple[type[BaseException], ...]:
     """Every exception type shown to a user as a message rather than as an internal error."""
     from matdb_app.screening_service import ScreeningError
+    from matdb_app.spectra import RunShapeError
     from screening.acquisition import AcquisitionError
     from screening.candidates import CandidateSpaceError
     from screening.simulate import SimulationError
@@ -55,7 +56,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from screening.surrogate import ModelLoadError, SurrogateError
 
     return (*BASE_USER_ERRORS, ScreeningError, CandidateSpaceError, SurrogateError, ModelLoadError,
-            StabilityError, SimulationError, SpectrumError, AcquisitionError)
+            StabilityError, SimulationError, SpectrumError, AcquisitionError, RunShapeError)
 
 
 def is_user_error(exc: BaseException) -> bool:

@@ -223,7 +223,9 @@ def check_errors(report: IngestReport, staged: Staged) -> pd.DataFrame:
     """Every validation error of every rejected file: file, line, record, field, problem."""
     rows = [error_row(err, f, staged.folder)
             for f in report.files if f.status == "rejected" for err in (f.errors or [f.reason])]
-    return pd.DataFrame(rows, columns=ERROR_COLUMNS)
+    out = pd.DataFrame(rows, columns=ERROR_COLUMNS)
+    out["line"] = out["line"].astype("Int64")  # line 7, not 7.0, when some errors have no line
+    return out
 
 
 def unchanged_hints(summary: pd.DataFrame) -> list[str]:

@@ -194,6 +194,17 @@ def known_peaks(db: Database, family: str) -> pd.DataFrame:
     return r[cols].drop_duplicates(subset=["value", "label"]).reset_index(drop=True)
 
 
+def demo_note(runs: pd.DataFrame) -> str | None:
+    """A caption naming the demonstration set when its runs are listed (None otherwise)."""
+    from matdb_app.simulate import DEMO_SOURCE
+
+    n = int((runs.get("source_key", pd.Series(dtype=object)) == DEMO_SOURCE).sum()) if len(runs) else 0
+    if not n:
+        return None
+    return (f"{n} ◇ SIMULATED run(s) of source `{DEMO_SOURCE}` are matdb's demonstration set (from the simulator, "
+            "not measured; never used for training unless asked for). `matdb demo remove` deletes them.")
+
+
 def time_markers(feats: RunFeatures, kind: str) -> dict[str, float]:
     """Times marked on a run's feature series (steady state, decay onset, PL maximum)."""
     table = feats.features.set_index("name") if not feats.features.empty else pd.DataFrame()

@@ -381,3 +381,136 @@ def test_sort_and_page() -> None:
     assert (rows["a"].tolist(), n) == ([1.0, 2.0], 2)
     rows, _ = sort_and_page(df, "a", True, 9, 2)  # clamped to the last page
     assert rows["a"].tolist()[0] == 3.0 and pd.isna(rows["a"].tolist()[1])
+
+
+# --- the sample page: inferred flags, series, samples as ingredients ------------------------------
+
+
+@pytest.fixture
+def story_url(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from test_query import load_story
+
+    path = tmp_path / "story.sqlite"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    db = matdb.connect(url)
+    try:
+        load_story(db)
+    finally:
+        db.close()
+    monkeypatch.setenv("MATDB_URL", url)
+    monkeypatch.chdir(REPO)
+    return url
+
+
+def test_sample_page_shows_inferred_flags_outcome_creator_and_series(story_url: str) -> None:
+    at = page()
+    at.selectbox(key="ex_sample").set_value("t-x0.8-20h").run()
+    assert not at.exception
+    body = texts(at)
+    assert "**Outcome:** ok" in body and "**Made by (database user):** alice" in body
+    flags = next(d.value for d in at.dataframe if list(d.value.columns) == ["what", "reason"])
+    assert set(flags["reason"]) == {"storage time read off the figure", "peak position from the digitised pattern"}
+    assert "step 2 (store)" in set(flags["what"])
+    assert any("are **inferred**" in w.value for w in at.warning)
+    assert "#### Series: storage of FA0.8MA0.2PbI3 (`x08-storage`)" in body
+    assert "Other samples of this series: [t-x0.8-90min](?sample=t-x0.8-90min)" in body
+    frames = [d.value for d in at.dataframe]
+    findings = next(f for f in frames if "measurement" in f.columns and "x08-series-finding" in set(f["measurement"]))
+    assert findings["value"].tolist() == ["α phase stays"]
+    results = next(f for f in frames if "measurement" in f.columns and "xrd_peak" in set(f["quantity"]))
+    assert "phases_present" in set(results["quantity"])  # the sample's own pXRD finding, not the series'
+    assert "α phase stays" not in set(results["value"])
+    steps = next(f for f in frames if "kind" in f.columns and "position" in f.columns)
+    assert steps["inferred"].tolist() == [False, True]
+
+
+def test_a_sample_link_opens_its_story_and_shows_its_ingredients(story_url: str) -> None:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["sample"] = "t-two-stage-s"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ex_sample").value == "t-two-stage-s"
+    assert "Made from the stored sample [t-x0.8-90min](?sample=t-x0.8-90min)" in texts(at)
+    pre = next(d.value for d in at.dataframe if "chemical" in d.value.columns)
+    assert pre["sample"].tolist() == ["t-x0.8-90min"] and pre["formula"].tolist() == ["FA0.8MA0.2PbI3"]
+
+
+def test_hide_inferred_samples(story_url: str) -> None:
+    at = page()
+    assert "t-x0.4-120min" in set(at.dataframe[0].value["sample_id"])
+    at.toggle(key="ex_no_inferred").set_value(True).run()
+    assert not at.exception
+    shown = set(at.dataframe[0].value["sample_id"])
+    assert "t-x0.4-120min" not in shown and "t-x0.8-20h" in shown
+
+
+# --- a fresh `matdb init --bundled`: no page empty or in error ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from matdb_app.ingest import init_db
+
+    path = tmp_path_factory.mktemp("bundled") / "bundled.sqlite"
+    done = init_db(f"sqlite:///{path}", bundled=True, progress=False)
+    assert done.ok
+    done.db.close()
+    return path
+
+
+@pytest.fixture
+def bundled_url(bundled_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = tmp_path / "fresh.sqlite"
+    shutil.copy(bundled_template, path)
+    monkeypatch.setenv("MATDB_URL", f"sqlite:///{path}")
+    monkeypatch.chdir(REPO)
+    return f"sqlite:///{path}"
+
+
+def test_first_run_explore_lists_literature_and_the_simulated_demo(bundled_url: str) -> None:
+    at = page()
+    table = at.dataframe[0].value
+    assert {"● literature", "◇ SIMULATED"} <= set(table["provenance"])
+    assert (table["provenance"] == "◇ SIMULATED").sum() == 6
+    assert "simulated" in texts(at)  # the banner
+    assert any("◇ SIMULATED: 6" in c.value for c in at.sidebar.caption)
+
+
+def test_first_run_spectra_shows_a_heatmap_of_a_simulated_run(bundled_url: str) -> None:
+    from test_app_screening import figures
+
+    at = page("spectra")
+    assert "SIMULATED run" in texts(at)
+    kinds = [t.get("type") for f in figures(at) for t in f["data"]]
+    assert "heatmap" in kinds
+    runs = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    assert set(runs["provenance"]) == {"◇ SIMULATED"} and len(runs) == 6
+    assert "`matdb demo remove` deletes them" in texts(at)
+
+
+@pytest.mark.parametrize(("name", "title"), [("maps", "Composition maps"), ("screening", "Screening"),
+                                             ("ingest", "Ingest data")])
+def test_first_run_other_pages_render(bundled_url: str, name: str, title: str) -> None:
+    at = page(name)
+    assert at.title[0].value == title
+    assert not at.error
+
+
+def test_pages_show_matdb_errors_as_messages_and_other_errors_as_internal() -> None:
+    def script() -> None:
+        from matdb.query import parse_query
+        from matdb_app import cache
+
+        def bug() -> None:
+            raise ValueError("a bug deep inside")
+
+        cache.call(parse_query, "family>3", what="query")
+        cache.call(bug, what="loading")
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    user, internal = (e.value for e in at.error)
+    assert user == "query: 'family' can only be compared with '='"
+    assert internal.startswith("loading failed: internal error ValueError: a bug deep inside")
+    assert "MATDB_DEBUG=1" in internal

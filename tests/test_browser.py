@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,26 +59,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
-    from test_app import populate
-    from test_app_screening import simulated_fasnibr
-
-    import matdb
-    from matdb_app import ingest as ingest_
-
+@contextmanager
+def _serve(url: str, tmp: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free localhost port against ``url``; yields the base URL."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail(f"headless browser tests need {CHROMIUM} and {CHROMEDRIVER}")
-    tmp = tmp_path_factory.mktemp("browser")
-    db_path = tmp / "app.sqlite"
-    shutil.copy(sqlite_template, db_path)
-    url = f"sqlite:///{db_path}"
-    populate(url, tmp)
-    db = matdb.connect(url)  # 15 simulated FASnIBr PLQY/band-gap rows for the model pages
-    try:
-        assert ingest_.ingest(db, [simulated_fasnibr(tmp / "sim.csv")], progress=False).ok
-    finally:
-        db.close()
     port = _free_port()
     env = {**os.environ, "MATDB_URL": url}
     log = (tmp / "streamlit.log").open("w")
@@ -126,6 +112,40 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
+    from test_app import populate
+    from test_app_screening import simulated_fasnibr
+
+    import matdb
+    from matdb_app import ingest as ingest_
+
+    tmp = tmp_path_factory.mktemp("browser")
+    db_path = tmp / "app.sqlite"
+    shutil.copy(sqlite_template, db_path)
+    url = f"sqlite:///{db_path}"
+    populate(url, tmp)
+    db = matdb.connect(url)  # 15 simulated FASnIBr PLQY/band-gap rows for the model pages
+    try:
+        assert ingest_.ingest(db, [simulated_fasnibr(tmp / "sim.csv")], progress=False).ok
+    finally:
+        db.close()
+    with _serve(url, tmp) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def first_run_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a database made by `matdb init --bundled` (what ./run.sh does on a fresh clone)."""
+    tmp = tmp_path_factory.mktemp("first-run")
+    url = f"sqlite:///{tmp / 'matdb.sqlite'}"
+    r = subprocess.run([sys.executable, "-m", "matdb_app.cli", "init", "--bundled", "--db", url],
+                       capture_output=True, text=True, cwd=REPO, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    with _serve(url, tmp) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -149,15 +169,14 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         drv.quit()
 
 
-@pytest.mark.parametrize(("path", "name", "expected", "plots"), PAGES, ids=[p[1] for p in PAGES])
-def test_page_renders(
-    server: str, driver: object, path: str, name: str, expected: list[str], plots: bool
-) -> None:
+def _check_page(drv: object, url: str, name: str, expected: list[str], plots: bool,
+                css: str | None = None) -> None:
+    """Open ``url``, wait until the expected texts (and plots, and element ``css``) are shown and
+    the app run has finished, keep a screenshot, and assert there is no error on the page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    drv = driver
-    drv.get(f"{server}/{path}")  # type: ignore[attr-defined]
+    drv.get(url)  # type: ignore[attr-defined]
 
     def body() -> str:
         return drv.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
@@ -167,6 +186,8 @@ def test_page_renders(
         if not all(e in text for e in expected):
             return False
         if plots and not drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg"):  # type: ignore[attr-defined]
+            return False
+        if css and not drv.find_elements(By.CSS_SELECTOR, css):  # type: ignore[attr-defined]
             return False
         # the app has finished its run: no "Running..." status widget, no widget placeholders
         busy = '[data-testid="stStatusWidget"], [data-testid*="Skeleton"], .stale-element'
@@ -191,6 +212,28 @@ def test_page_renders(
     assert "Traceback" not in text
     exc = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')  # type: ignore[attr-defined]
     assert not exc, exc[0].text
+
+
+@pytest.mark.parametrize(("path", "name", "expected", "plots"), PAGES, ids=[p[1] for p in PAGES])
+def test_page_renders(
+    server: str, driver: object, path: str, name: str, expected: list[str], plots: bool
+) -> None:
+    _check_page(driver, f"{server}/{path}", name, expected, plots)
+
+
+#: A fresh `matdb init --bundled`: (url path, screenshot, texts, plots, element that must be drawn)
+FIRST_RUN = [
+    ("", "first_run_explore", ["Explore samples", "● literature", "◇ SIMULATED", "Measurements"], False, None),
+    ("spectra", "first_run_spectra", ["Spectra", "matdb-demo-FAMAPbI3-x0.4", "SIMULATED run"], True,
+     ".js-plotly-plot .heatmaplayer"),
+]
+
+
+@pytest.mark.parametrize(("path", "name", "expected", "plots", "css"), FIRST_RUN, ids=[p[1] for p in FIRST_RUN])
+def test_first_run_pages_have_content(
+    first_run_server: str, driver: object, path: str, name: str, expected: list[str], plots: bool, css: str | None
+) -> None:
+    _check_page(driver, f"{first_run_server}/{path}", name, expected, plots, css)
 
 
 # --- interactive pages: a trained model card, model predictions on a map ------------------------

@@ -146,3 +146,93 @@ def test_train_rank_propose_on_the_bundled_data(tmp_path: Path) -> None:
     ).sum().to_numpy() == pytest.approx(400.0)
     r = invoke("train", "--target", "stability", "--db", url)
     assert r.exit_code == 2 and "choose a family" in r.output
+
+
+def _counts(url: str) -> dict[str, int]:
+    import matdb
+
+    db = matdb.connect(url)
+    try:
+        return db.table_counts()
+    finally:
+        db.close()
+
+
+def test_bundled_init_adds_the_demo_set_and_demo_remove_takes_exactly_it_away(tmp_path: Path) -> None:
+    import matdb
+
+    plain = f"sqlite:///{tmp_path / 'plain.sqlite'}"
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    assert invoke("init", "--bundled", "--no-demo", "--db", plain).exit_code == 0
+    r = invoke("init", "--bundled", "--db", url)
+    assert r.exit_code == 0, r.output
+    assert "demonstration set (matdb-demo, ◇ SIMULATED): 6 runs, added: 6" in r.output
+    db = matdb.connect(url)
+    try:
+        demo = db.samples(provenance="simulated")
+        assert len(demo) == 6 and set(demo["source_key"]) == {"matdb-demo"}
+        assert set(demo["family"]) == {"FAMAPbI3", "FASnIBr"}
+        feats = db.results(provenance="simulated", derived=True)
+        assert set(feats["sample_id"]) == set(demo["sample_id"])  # every run analysed
+        literature = db.export(provenance="literature")
+    finally:
+        db.close()
+    with_demo = _counts(url)
+    # a second init changes nothing (the set is deterministic)
+    assert "added: 0, unchanged: 6" in invoke("init", "--bundled", "--db", url).output
+    assert _counts(url)["result"] == with_demo["result"]
+    assert invoke("init", "--bundled", "--no-demo", "--db", plain).exit_code == 0  # the same file history
+    r = invoke("demo", "remove", "--db", url)
+    assert r.exit_code == 0 and "6 sample" in r.output, r.output
+    assert _counts(url) == _counts(plain)  # exactly the set: as if it had never been added
+    db = matdb.connect(url)
+    try:
+        pd.testing.assert_frame_equal(db.export(provenance="literature"), literature)
+    finally:
+        db.close()
+    assert "no demonstration set" in invoke("demo", "remove", "--db", url).output
+    r = invoke("demo", "add", "--db", url)
+    assert r.exit_code == 0 and "added: 6" in r.output, r.output
+    assert {k: v for k, v in _counts(url).items() if k != "ingested_file"} == \
+        {k: v for k, v in with_demo.items() if k != "ingested_file"}
+
+
+def test_demo_set_on_each_backend(db_url: str) -> None:
+    empty = _counts(db_url)
+    assert invoke("demo", "add", "--db", db_url).exit_code == 0
+    assert _counts(db_url)["array_result"] == 12  # 6 runs + 6 feature series
+    assert invoke("demo", "remove", "--db", db_url).exit_code == 0
+    # only the family rows the runs needed stay (families are vocabulary, not data)
+    assert {k: v for k, v in _counts(db_url).items() if k != "family"} == \
+        {k: v for k, v in empty.items() if k != "family"}
+
+
+def test_an_internal_error_is_not_shown_as_a_user_mistake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """matdb's own errors are messages (exit 2); a bare ValueError from inside is an internal error."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    assert invoke("init", "--db", url).exit_code == 0
+    from matdb_app import info
+
+    def broken(_db):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(info, "info", broken)
+    with pytest.raises(ValueError, match="a bug deep inside"):  # not caught as a user mistake
+        invoke("info", "--db", url)
+    # through the real entry point: one line, exit 3, the traceback only with MATDB_DEBUG=1
+    code = ("import sys; from matdb_app import cli, info\n"
+            "info.info = lambda db: (_ for _ in ()).throw(ValueError('a bug deep inside'))\n"
+            f"sys.argv = ['matdb', 'info', '--db', {url!r}]; cli.main()")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MATDB_DEBUG"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 3
+    assert "internal error ValueError: a bug deep inside" in p.stderr and "MATDB_DEBUG=1" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "MATDB_DEBUG": "1"})
+    assert p.returncode != 0 and "Traceback" in p.stderr
+    # a matdb error type is a message, exit 2
+    r = invoke("query", "--db", url, "family>3")
+    assert r.exit_code == 2 and "can only be compared" in r.output

@@ -132,6 +132,10 @@ EXPORT_EXTRA = {
     "method_version",
     "source_key",
     "quantity_definition",
+    # written by matdb.export; accepted, but the loader does not store them back yet
+    "series_id",
+    "inferred",
+    "inferred_reason",
     "process",
     "conditions",
     "instrument",
