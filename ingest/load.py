@@ -35,12 +35,27 @@ from ingest.errors import IngestError
 from ingest.validate import Prepared
 from matdb import models as M
 from matdb.arrays import ArrayData, encode
+from matdb.store import current_user
 from matdb.vocabulary import provenance_of_source
 
 #: Keys per ``IN (...)`` query (far below SQLite's and PostgreSQL's bound-parameter limits).
 CHUNK = 2000
 
-SYNTHESIS_COLUMNS = (*M.SYNTHESIS_SETTINGS, "proposal_id", "note")
+SYNTHESIS_COLUMNS = (*M.SYNTHESIS_SETTINGS, "proposal_id", "note", "inferred", "inferred_reason")
+STEP_COLUMNS = ("position", "kind", "duration_min", "temperature_c", "atmosphere", "frequency_hz", "frequency_rpm",
+                "note", "inferred", "inferred_reason")
+#: Fields added to the record format after records were first stored: left out of a record's content
+#: hash while they have their default value, so re-loading an unchanged file stays "unchanged".
+_OPTIONAL_FIELDS = frozenset({"inferred", "inferred_reason", "outcome", "sample", "series"})
+
+
+def _without_defaults(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _without_defaults(v) for k, v in obj.items()
+                if not (k in _OPTIONAL_FIELDS and (v is None or v is False))}
+    if isinstance(obj, list):
+        return [_without_defaults(v) for v in obj]
+    return obj
 
 
 @dataclass
@@ -318,6 +333,8 @@ class _Loader:
         self.material_ids: dict[tuple[str, str], int] = {}
         self.versions: list[dict[str, Any]] = []
         self.contents: list[tuple[str, _Keyed]] = []
+        self.sample_ingredients: list[tuple[dict[str, Any], str, str]] = []
+        self.user = current_user(s)
 
     def err(self, msg: str, record: str | None = None, fld: str | None = None) -> IngestError:
         return IngestError(msg, file=self.p.file, record=record, field=fld)
@@ -504,7 +521,8 @@ class _Loader:
             row = rows.get(q["name"])
             vals = {
                 k: q.get(k)
-                for k in ("name", "unit", "label", "min", "max", "categorical", "description")
+                for k in ("name", "unit", "label", "min", "max", "categorical", "description", "direction",
+                          "precision")
             }
             if row is None:
                 self.s.add(M.QuantityDefinition(**vals))
@@ -555,7 +573,7 @@ class _Loader:
         return out
 
     def _keyed(self, d: dict[str, Any], content: dict[str, Any], rec: str) -> _Keyed:
-        h, text = hashed_json(content)
+        h, text = hashed_json(_without_defaults(content))
         return _Keyed(d=d, content=content, hash=h, text=text, rec=rec)
 
     def _assign_ids(self, model: Any, todo: list[_Keyed]) -> None:
@@ -608,53 +626,41 @@ class _Loader:
                     **{k: d[k] for k in SYNTHESIS_COLUMNS},
                 }
             )
-            for a in d["precursors"]:
-                precursors.append(
-                    {
-                        "synthesis_id": it.id,
-                        "chemical_id": self.chemical(a["chemical"]),
-                        "role": a["role"],
-                        "mass_mg": a["mass_mg"],
-                        "amount_mmol": a["amount_mmol"],
-                        "mol_pct": a["mol_pct"],
-                        "note": a["note"],
-                    }
-                )
+            ingredients = [(a, None) for a in d["precursors"]]
             for st in d["steps"]:
-                steps.append(
-                    {
-                        "synthesis_id": it.id,
-                        **{
-                            k: st[k]
-                            for k in (
-                                "position",
-                                "kind",
-                                "duration_min",
-                                "temperature_c",
-                                "atmosphere",
-                                "frequency_hz",
-                                "frequency_rpm",
-                                "note",
-                            )
-                        },
-                    }
-                )
-                for a in st["reagents"]:
-                    precursors.append(
-                        {
-                            "synthesis_id": it.id,
-                            "chemical_id": self.chemical(a["chemical"]),
-                            "step_position": st["position"],
-                            "role": a["role"],
-                            "mass_mg": a["mass_mg"],
-                            "amount_mmol": a["amount_mmol"],
-                            "mol_pct": a["mol_pct"],
-                            "note": a["note"],
-                        }
-                    )
+                steps.append({"synthesis_id": it.id, **{k: st[k] for k in STEP_COLUMNS}})
+                ingredients += [(a, st["position"]) for a in st["reagents"]]
+            for a, position in ingredients:
+                row = {
+                    "synthesis_id": it.id,
+                    "step_position": position,
+                    "role": a["role"],
+                    "mass_mg": a["mass_mg"],
+                    "amount_mmol": a["amount_mmol"],
+                    "mol_pct": a["mol_pct"],
+                    "note": a["note"],
+                }
+                if a.get("sample"):
+                    # a stored sample as ingredient: it may be made by this very document, so its
+                    # row is resolved after the samples are written
+                    self.sample_ingredients.append((row, a["sample"], it.rec))
+                else:
+                    precursors.append({**row, "chemical_id": self.chemical(a["chemical"])})
         self._write_keyed("synthesis", M.Synthesis, todo, vals)
         self.w.insert(M.SynthesisPrecursor.__table__, precursors)
         self.w.insert(M.ProcessStep.__table__, steps)
+
+    def ingredient_samples(self) -> None:
+        """Write the ingredients that are stored samples (two-stage routes)."""
+        if not self.sample_ingredients:
+            return
+        found = self._lookup(M.Sample, (key for _r, key, _rec in self.sample_ingredients))
+        rows = []
+        for row, key, rec in self.sample_ingredients:
+            if key not in found:
+                raise self.err(f"unknown sample '{key}' used as an ingredient", rec, "precursors.sample")
+            rows.append({**row, "sample_id": found[key][0]})
+        self.w.insert(M.SynthesisPrecursor.__table__, rows)
 
     def samples(self) -> None:
         synths = self._lookup(
@@ -708,6 +714,10 @@ class _Loader:
                     provenance=prov,
                     proposal_id=d["proposal_id"],
                     note=d["note"],
+                    outcome=d["outcome"],
+                    inferred=d["inferred"],
+                    inferred_reason=d["inferred_reason"],
+                    created_by=self.user,
                 )
             )
             if d["proposal_id"]:
@@ -720,6 +730,33 @@ class _Loader:
         self._assign_ids(M.Sample, todo)
         self._write_keyed("sample", M.Sample, todo, vals)
 
+    def series(self) -> None:
+        """Series of samples: keyed records like samples; their members must be stored samples."""
+        if not self.p.series:
+            return
+        items = [self._keyed(d, d, f"series {d['key']}") for d in self.p.series]
+        todo = self._classify("series", M.Series, items)
+        members_of = self._lookup(M.Sample, (k for it in todo for k in it.d["samples"]))
+        vals = []
+        for it in todo:
+            d = it.d
+            src = self.source(d["source"], it.rec)
+            missing = [k for k in d["samples"] if k not in members_of]
+            if missing:
+                raise self.err(f"unknown sample '{missing[0]}' in the series", it.rec, "samples")
+            vals.append(dict(title=d["title"], family_id=self.family(d["family"]) if d["family"] else None,
+                             source_id=src.id, locator=d["locator"],
+                             provenance=d["provenance"] or provenance_of_source(src.kind), note=d["note"]))
+        self._assign_ids(M.Series, todo)
+        changed = [it.id for it in todo if it.row is not None]
+        for chunk in _chunks(changed):
+            self.s.execute(delete(M.SeriesMember).where(_in(M.SeriesMember.series_id, chunk, self.w.dialect)))
+        self._write_keyed("series", M.Series, todo, vals)
+        self.w.insert(M.SeriesMember.__table__, [
+            {"series_id": it.id, "sample_id": members_of[k][0], "position": i}
+            for it in todo for i, k in enumerate(it.d["samples"])
+        ])
+
     def measurements(self) -> None:
         samples = self._lookup(
             M.Sample,
@@ -728,8 +765,10 @@ class _Loader:
             M.Sample.source_id,
             M.Sample.provenance,
         )
+        series = self._lookup(M.Series, (d["series"] for d in self.p.measurements if d["series"]),
+                              M.Series.source_id, M.Series.provenance)
         items: list[_Keyed] = []
-        resolved: dict[int, tuple[int, Any]] = {}
+        resolved: dict[int, tuple[int | None, Any, Any]] = {}
         for d in self.p.measurements:
             rec = f"measurement {d['key']}"
             content = {
@@ -737,30 +776,36 @@ class _Loader:
                 "arrays": [_array_fingerprint(a) for a in d["arrays"]],
                 "structures": [s["sha256"] for s in d["structures"]],
             }
-            sample = None
+            sample = ser = None
+            mat_id: int | None
             if d["sample"]:
                 sample = samples.get(d["sample"])
                 if sample is None:
                     raise self.err(f"unknown sample '{d['sample']}'", rec, "sample")
                 mat_id = sample.material_id
+            elif d["series"]:
+                ser = series.get(d["series"])
+                if ser is None:
+                    raise self.err(f"unknown series '{d['series']}'", rec, "series")
+                mat_id = self.material(d["material"]) if d["material"] else None
             else:
                 mat_id = self.material(d["material"])
             it = self._keyed(d, content, rec)
             items.append(it)
-            resolved[id(it)] = (mat_id, sample)
+            resolved[id(it)] = (mat_id, sample, ser)
         todo = self._classify("measurement", M.Measurement, items)
         vals = []
         for it in todo:
             d = it.d
-            mat_id, sample = resolved[id(it)]
-            src_key = d["source"] or (
-                None if sample is None else self.source_key_of(sample.source_id)
-            )
+            mat_id, sample, ser = resolved[id(it)]
+            parent = sample if sample is not None else ser
+            src_key = d["source"] or (None if parent is None else self.source_key_of(parent.source_id))
             src = self.source(src_key, it.rec)
-            prov = d["provenance"] or (sample.provenance if sample is not None else provenance_of_source(src.kind))
+            prov = d["provenance"] or (parent.provenance if parent is not None else provenance_of_source(src.kind))
             vals.append(
                 dict(
                     sample_id=sample.id if sample else None,
+                    series_id=ser.id if ser else None,
                     material_id=mat_id,
                     technique=d["technique"],
                     instrument=d["instrument"],
@@ -769,6 +814,8 @@ class _Loader:
                     locator=d["locator"],
                     provenance=prov,
                     note=d["note"],
+                    inferred=d["inferred"],
+                    inferred_reason=d["inferred_reason"],
                 )
             )
         self._assign_ids(M.Measurement, todo)
@@ -888,11 +935,14 @@ def _load(s: Session, p: Prepared, update: bool, sha256: str | None) -> LoadSumm
     ld.materials()
     ld.syntheses()
     ld.samples()
+    ld.ingredient_samples()
+    ld.series()
     ld.measurements()
     ld.history()
     s.add(
         M.IngestedFile(
-            path=p.file, sha256=sha256 or "", status=summary.status, summary=dict(summary.counts)
+            path=p.file, sha256=sha256 or "", status=summary.status, summary=dict(summary.counts),
+            created_by=ld.user,
         )
     )
     s.flush()

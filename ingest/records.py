@@ -47,6 +47,23 @@ class _Rec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class _Inferable(_Rec):
+    """A record that may be an inference rather than a statement of its source."""
+
+    inferred: bool = Field(False, description="true when the source does not state this (an assumption "
+                                              "or an inference); give the reason in inferred_reason")
+    inferred_reason: str | None = Field(None, description="why and how it was inferred, quoting the source")
+
+    @model_validator(mode="after")
+    def _reason_for_inferences(self) -> _Inferable:
+        if self.inferred and not (self.inferred_reason or "").strip():
+            raise ValueError("an inferred record needs 'inferred_reason' (what the source says and why this "
+                             "was inferred)")
+        if self.inferred_reason and not self.inferred:
+            raise ValueError("'inferred_reason' is given but 'inferred' is not true")
+        return self
+
+
 class SourceRecord(_Rec):
     """A publication, lab notebook or simulation that values come from."""
 
@@ -77,6 +94,9 @@ class QuantityRecord(_Rec):
     max: float | None = None
     categorical: bool = False
     description: str = ""
+    direction: Literal["max", "min"] | None = Field(None, description="default direction as an objective")
+    precision: float | None = Field(None, description="known measurement precision (one standard "
+                                                      "uncertainty, in the quantity's unit)")
 
 
 class ChemicalRecord(_Rec):
@@ -121,16 +141,24 @@ class MillRecord(_Rec):
 
 
 class AmountRecord(_Rec):
-    """An amount of a chemical used in a synthesis or a step."""
+    """An amount of a chemical, or of a stored sample (two-stage routes), used in a synthesis or a step."""
 
-    chemical: str = Field(description="name of a chemical (see 'chemicals')")
+    chemical: str | None = Field(None, description="name of a chemical (see 'chemicals')")
+    sample: str | None = Field(None, description="id of a sample used as an ingredient (e.g. CsPbI3 milled "
+                                                 "first, then milled with agZIF-62)")
     amount: QuantityInput | None = Field(None, description="mass or moles, e.g. '144.17 mg'")
     mol_pct: float | None = Field(None, description="amount relative to the product, mol %")
     role: Literal["precursor", "reagent", "additive", "matrix", "other"] = "precursor"
     note: str | None = None
 
+    @model_validator(mode="after")
+    def _chemical_or_sample(self) -> AmountRecord:
+        if (self.chemical is None) == (self.sample is None):
+            raise ValueError("an ingredient needs exactly one of 'chemical' or 'sample'")
+        return self
 
-class StepRecord(_Rec):
+
+class StepRecord(_Inferable):
     """One ordered process step."""
 
     kind: StepKind
@@ -142,7 +170,7 @@ class StepRecord(_Rec):
     note: str | None = None
 
 
-class SynthesisRecord(_Rec):
+class SynthesisRecord(_Inferable):
     """One synthesis run."""
 
     id: str
@@ -163,7 +191,7 @@ class SynthesisRecord(_Rec):
     note: str | None = None
 
 
-class SampleRecord(_Rec):
+class SampleRecord(_Inferable):
     """The product at one point of a synthesis ("after 6 h milling")."""
 
     id: str
@@ -182,6 +210,8 @@ class SampleRecord(_Rec):
     locator: str | None = None
     provenance: Provenance | None = None
     proposal_id: str | None = None
+    outcome: Outcome | None = Field(None, description="what the synthesis gave: ok (the intended perovskite), "
+                                                      "or a failure: " + ", ".join(o for o in OUTCOMES if o != "ok"))
     note: str | None = None
 
     @model_validator(mode="after")
@@ -191,7 +221,7 @@ class SampleRecord(_Rec):
         return self
 
 
-class ResultRecord(_Rec):
+class ResultRecord(_Inferable):
     """One scalar (or categorical) result."""
 
     quantity: str
@@ -237,11 +267,27 @@ class StructureRecord(_Rec):
     description: str | None = None
 
 
-class MeasurementRecord(_Rec):
-    """A measurement or calculation on a sample (or, for calculations, a composition)."""
+class SeriesRecord(_Rec):
+    """A study over several samples; its findings are measurements with ``series:`` (not any one
+    sample's result)."""
+
+    id: str
+    title: str
+    family: str | None = None
+    samples: list[str] = Field(default_factory=list, description="ids of the samples of the series")
+    source: str | None = None
+    locator: str | None = None
+    provenance: Provenance | None = None
+    note: str | None = None
+
+
+class MeasurementRecord(_Inferable):
+    """A measurement or calculation on a sample (or, for calculations, a composition), or a finding
+    about a series of samples."""
 
     id: str | None = Field(None, description="unique id; derived from sample and technique if absent")
     sample: str | None = None
+    series: str | None = Field(None, description="id of a series: a finding about the series as a whole")
     family: str | None = None
     params: dict[str, float] | None = None
     technique: Technique
@@ -257,8 +303,10 @@ class MeasurementRecord(_Rec):
 
     @model_validator(mode="after")
     def _target(self) -> MeasurementRecord:
-        if self.sample is None and (self.family is None or self.params is None):
-            raise ValueError("a measurement needs 'sample' or both 'family' and 'params'")
+        if self.sample is not None and self.series is not None:
+            raise ValueError("a measurement is of a 'sample' or of a 'series', not both")
+        if self.sample is None and self.series is None and (self.family is None or self.params is None):
+            raise ValueError("a measurement needs 'sample', 'series', or both 'family' and 'params'")
         return self
 
 
@@ -273,6 +321,7 @@ class Document(_Rec):
     chemicals: list[ChemicalRecord] = Field(default_factory=list)
     syntheses: list[SynthesisRecord] = Field(default_factory=list)
     samples: list[SampleRecord] = Field(default_factory=list)
+    series: list[SeriesRecord] = Field(default_factory=list)
     measurements: list[MeasurementRecord] = Field(default_factory=list)
 
 
@@ -284,5 +333,6 @@ RECORD_TYPES: dict[str, type[BaseModel]] = {
     "family": FamilyRecord,
     "synthesis": SynthesisRecord,
     "sample": SampleRecord,
+    "series": SeriesRecord,
     "measurement": MeasurementRecord,
 }

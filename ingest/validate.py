@@ -38,6 +38,7 @@ class Prepared:
     chemicals: dict[str, dict[str, Any]] = field(default_factory=dict)
     syntheses: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
     measurements: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -202,7 +203,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         d["label"] = q.label or q.name
         p.quantities.append(d)
         quantities[q.name] = vocabulary.QuantityDef(q.name, q.unit, d["label"], q.min, q.max, q.categorical,
-                                                    q.description)
+                                                    q.description, q.direction, q.precision)
     for i, f in enumerate(doc.families):
         rec = f"families[{i}] ({f.slug})"
         if f.slug in fam.builtin_families():
@@ -255,11 +256,12 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             shz, srpm = _freq(c, st.frequency, srec, "frequency")
             reagents = []
             for k, r in enumerate(st.reagents):
-                chem(r.chemical)
+                if r.chemical is not None:
+                    chem(r.chemical)
                 m, n = _amount(c, r.amount, f"{srec} reagents[{k}]", "amount")
                 if r.mol_pct is not None and (not math.isfinite(r.mol_pct) or r.mol_pct < 0):
                     c.add(f"mol_pct must be a non-negative number, got {r.mol_pct}", f"{srec} reagents[{k}]", "mol_pct")
-                reagents.append({"chemical": r.chemical, "mass_mg": m, "amount_mmol": n,
+                reagents.append({"chemical": r.chemical, "sample": r.sample, "mass_mg": m, "amount_mmol": n,
                                  "mol_pct": r.mol_pct, "role": r.role if r.role != "precursor" else "reagent",
                                  "note": r.note})
             steps.append({
@@ -267,13 +269,15 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
                 "duration_min": _qty(c, "duration", st.duration, srec, "duration", quantities),
                 "temperature_c": _qty(c, "temperature", st.temperature, srec, "temperature", quantities),
                 "atmosphere": st.atmosphere, "frequency_hz": shz, "frequency_rpm": srpm,
-                "reagents": reagents, "note": st.note,
+                "reagents": reagents, "note": st.note, "inferred": st.inferred,
+                "inferred_reason": st.inferred_reason,
             })
         precursors = []
         for k, a in enumerate(sy.precursors):
-            chem(a.chemical)
+            if a.chemical is not None:
+                chem(a.chemical)
             m, n = _amount(c, a.amount, f"{rec} precursors[{k}]", "amount")
-            precursors.append({"chemical": a.chemical, "mass_mg": m, "amount_mmol": n,
+            precursors.append({"chemical": a.chemical, "sample": a.sample, "mass_mg": m, "amount_mmol": n,
                                "mol_pct": a.mol_pct, "role": a.role, "note": a.note})
         src = source_of(sy.source, rec)
         d = {
@@ -291,6 +295,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             "atmosphere": sy.atmosphere,
             "batch_mass_mg": _amount(c, sy.batch_mass, rec, "batch_mass")[0] if sy.batch_mass is not None else None,
             "date": sy.date, "operator": sy.operator, "proposal_id": sy.proposal_id, "note": sy.note,
+            "inferred": sy.inferred, "inferred_reason": sy.inferred_reason,
             "precursors": precursors, "steps": steps,
         }
         p.syntheses.append(d)
@@ -324,14 +329,32 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             "key": sa.id, "synthesis": sa.synthesis, "after_step": sa.after_step, "material": comp,
             "label": sa.label, "process": process, "source": source_of(sa.source, rec),
             "locator": sa.locator, "provenance": sa.provenance, "proposal_id": sa.proposal_id,
-            "note": sa.note,
+            "note": sa.note, "outcome": sa.outcome, "inferred": sa.inferred, "inferred_reason": sa.inferred_reason,
+        })
+
+    # series
+    seen = set()
+    for i, se in enumerate(doc.series):
+        rec = f"series[{i}] ({se.id})"
+        if se.id in seen:
+            c.add(f"duplicate series id '{se.id}' in this file", rec, "id")
+        seen.add(se.id)
+        if se.family is not None and se.family not in families and se.family not in fam.builtin_families():
+            c.add(f"unknown family '{se.family}'", rec, "family")
+        if len(set(se.samples)) != len(se.samples):
+            c.add("a sample is listed twice", rec, "samples")
+        p.series.append({
+            "key": se.id, "title": se.title, "family": se.family, "samples": list(se.samples),
+            "source": source_of(se.source, rec), "locator": se.locator, "provenance": se.provenance,
+            "note": se.note,
         })
 
     # measurements
     seen = set()
     counters: dict[str, int] = {}
     for i, me in enumerate(doc.measurements):
-        target = me.sample or (f"{me.family}:{json.dumps(me.params, sort_keys=True)}" if me.family else "?")
+        target = me.sample or (f"series:{me.series}" if me.series else None) or (
+            f"{me.family}:{json.dumps(me.params, sort_keys=True)}" if me.family else "?")
         base = f"{target}/{me.technique}"
         counters[base] = counters.get(base, 0) + 1
         key = me.id or f"{base}/{counters[base]}"
@@ -378,16 +401,14 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             except IngestError as exc:
                 c.errors.append(exc.located(file=str(file), record=f"{rec} structures[{j}]"))
         p.measurements.append({
-            "key": key, "sample": me.sample, "material": comp, "technique": me.technique,
+            "key": key, "sample": me.sample, "series": me.series, "material": comp, "technique": me.technique,
             "instrument": me.instrument, "conditions": conditions,
             "source": source_of(me.source, rec), "locator": me.locator, "provenance": me.provenance,
-            "note": me.note, "results": results, "arrays": arrays, "structures": structures,
+            "note": me.note, "inferred": me.inferred, "inferred_reason": me.inferred_reason,
+            "results": results, "arrays": arrays, "structures": structures,
         })
 
-    # references inside the file
-    for s in [*p.syntheses, *p.samples, *p.measurements]:
-        if s["source"] is not None and s["source"] not in p.sources:
-            pass  # may exist in the database; the loader checks
+    # sources, samples and series a record refers to may exist in the database: the loader checks them
     c.raise_if_any()
     return p
 
@@ -473,7 +494,7 @@ def _result(c: _Collector, r: R.ResultRecord, rec: str,
         "quantity": r.quantity, "value": None, "unit": qd.unit, "uncertainty": None,
         "approximate": r.approximate, "range_low": None, "range_high": None, "text": r.text,
         "label": r.label, "reported_value": None, "reported_unit": None, "locator": r.locator,
-        "note": r.note,
+        "note": r.note, "inferred": r.inferred, "inferred_reason": r.inferred_reason,
     }
     if qd.categorical:
         if r.value is not None or r.range is not None:
