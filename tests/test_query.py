@@ -200,3 +200,27 @@ def test_unknown_filters_are_named(db) -> None:  # type: ignore[no-untyped-def]
         db.samples(colour="red")
     with pytest.raises(QueryError, match="search"):
         db.results(search="FA")
+
+
+def test_a_loaded_record_with_flags_series_and_ingredients_reads_back(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same through the loader: a record file with inferred values, a series and a sample ingredient."""
+    import yaml
+    from test_ingest_provenance import DOC as FLAGGED
+
+    from ingest.pipeline import ingest_paths
+
+    path = tmp_path / "rec.yaml"
+    path.write_text(yaml.safe_dump(FLAGGED, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    assert ingest_paths(db, [path], progress=False).ok
+    trend = db.results(quantity="trend").iloc[0]
+    assert trend["series_id"] == "sinter-series" and pd.isna(trend["sample_id"])
+    plqy = db.results(quantity="plqy").iloc[0]
+    assert plqy["inferred"] and plqy["inferred_reason"] == "value given for the series; assigned to X = 0.25"
+    assert db.results(quantity="plqy", inferred=False).empty
+    s = db.samples().set_index("sample_id")
+    assert s.loc["comp-0.05-s", "outcome"] == "amorphous" and s.loc["comp-0.05-s", "inferred"]
+    assert s["created_by"].notna().all()
+    story = db.sample("comp-0.25-s")
+    assert [p["sample_id"] for p in story["synthesis"]["precursors"]] == ["cspbi3-milled"]
+    assert story["series"][0]["others"] == ["comp-0.05-s"]
+    assert [st["inferred"] for st in story["synthesis"]["steps"]] == [False, True]
