@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import Select, and_, case, func, not_, or_, select
+from sqlalchemy import Select, Text, and_, case, cast, func, not_, or_, select
 from sqlalchemy.orm import aliased
 
 from matdb import models as M
@@ -155,6 +155,11 @@ def _json_filters(q: Select[Any], f: dict[str, Any], params_col: Any, process_co
     return q
 
 
+def _json_text(col: Any) -> Any:
+    """A JSON column read as its text: decoded once with orjson (not per row by the ORM type)."""
+    return cast(col, Text)
+
+
 def _value_filter(q: Select[Any], value: Any) -> Select[Any]:
     if value is not None:
         lo, hi = value
@@ -190,8 +195,8 @@ def _base_query(dialect: str, **f: Any) -> Select[Any]:
             M.Measurement.key.label("measurement_id"),
             M.Family.slug.label("family"),
             M.Material.formula,
-            M.Material.params.label("composition_params"),
-            S.process.label("process"),
+            _json_text(M.Material.params).label("composition_params"),
+            _json_text(S.process).label("process"),
             M.Result.quantity,
             M.Result.value,
             M.Result.unit,
@@ -212,7 +217,7 @@ def _base_query(dialect: str, **f: Any) -> Select[Any]:
             M.Result.derived,
             M.Result.method,
             M.Result.method_version,
-            M.Measurement.conditions,
+            _json_text(M.Measurement.conditions).label("conditions"),
             S.label.label("sample_label"),
             S.outcome.label("sample_outcome"),
             inferred.label("inferred"),
@@ -298,7 +303,8 @@ def samples(db: Any, **f: Any) -> pd.DataFrame:
     inferred, inferred_reason = _inferred(M.Sample, M.Synthesis)
     q = (
         select(M.Sample.key.label("sample_id"), M.Family.slug.label("family"), M.Material.formula,
-               M.Material.params.label("composition_params"), M.Sample.process, M.Sample.label,
+               _json_text(M.Material.params).label("composition_params"),
+               _json_text(M.Sample.process).label("process"), M.Sample.label,
                M.Sample.provenance, M.Source.doi.label("source_doi"), M.Source.key.label("source_key"),
                M.Sample.locator.label("source_locator"), M.Synthesis.key.label("synthesis_id"),
                M.Sample.proposal_id, M.Sample.outcome, M.Sample.created_by,
