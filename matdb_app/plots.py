@@ -125,7 +125,7 @@ def feature_timeseries(
     title: str = "",
     markers: dict[str, float] | None = None,
 ) -> go.Figure:
-    """A feature (one ``name`` of :func:`matdb_app.views.run_features` series) against time.
+    """A feature (one ``name`` of :func:`matdb_app.spectra.run_features` series) against time.
 
     ``markers`` maps a label ("steady state", "decay onset") to a time (min) drawn as a dashed
     vertical line.
@@ -351,7 +351,7 @@ def composition_map(
 def calibration_plot(cal: pd.DataFrame, *, title: str = "Calibration") -> go.Figure:
     """Observed vs nominal coverage of a model's central prediction intervals.
 
-    ``cal`` is :func:`matdb_app.views.calibration_frame` output: columns validation, nominal,
+    ``cal`` is :func:`matdb_app.screening_display.calibration_frame` output: columns validation, nominal,
     observed (fractions 0..1), ci_low, ci_high (95 % Wilson interval of the observed fraction),
     optional n_heldout and reliable. Drawn in percent with asymmetric CI error bars and the
     diagonal (a calibrated model lies on it); one trace per validation scheme.

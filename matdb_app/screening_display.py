@@ -213,7 +213,7 @@ def card_facts(card: dict[str, Any]) -> pd.DataFrame:
 
 
 def ranking_display(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
-    """A ranking (services.rank) for display: formula, parameters, predictions, acquisition."""
+    """A ranking (screening_service.rank) for display: formula, parameters, predictions, acquisition."""
     lead = ["formula"]
     pred = [c for o in objectives for c in (f"{o}_mean", f"{o}_std", f"{o}_acq") if c in df.columns]
     tail = ["acquisition", "pareto", "params"]
