@@ -196,7 +196,8 @@ class Database:
         """User-declared quantities (in addition to matdb.vocabulary.QUANTITIES)."""
         with self.session() as s:
             return {
-                q.name: vocabulary.QuantityDef(q.name, q.unit, q.label, q.min, q.max, q.categorical, q.description)
+                q.name: vocabulary.QuantityDef(q.name, q.unit, q.label, q.min, q.max, q.categorical, q.description,
+                                               q.direction, q.precision)  # type: ignore[arg-type]
                 for q in s.scalars(select(QuantityDefinition))
             }
 

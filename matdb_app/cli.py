@@ -1,5 +1,5 @@
 """The ``matdb`` command line. Each command is a thin shell around one function of a use-case
-module (matdb_app.ingest, .info, .simulate, .analysis, .screening_service)."""
+module (matdb_app.ingest, .info, .simulate, .analysis, .screening)."""
 
 from __future__ import annotations
 
@@ -351,15 +351,42 @@ def demo_remove(db: DbOpt = None) -> None:
                   + ", ".join(f"{v} {k}" for k, v in sorted(removed.items())))
 
 
-ObjOpt = Annotated[list[str], typer.Option("--objective", help="plqy, stability or a quantity (repeatable).")]
+ObjOpt = Annotated[list[str], typer.Option(
+    "--objective", help="QUANTITY[:max|:min|:target=VALUE|:target=LO..HI], e.g. plqy:max, instability_index:min, "
+                        "pl_peak:target=850; plqy, stability or any stored quantity (repeatable).")]
+CandOpt = Annotated[Optional[str], typer.Option(
+    "--candidates", help="CSV/XLSX/Parquet file (or a stored pool's name) of the candidates you can make: only "
+                         "these rows are scored and proposed.")]
+FixedOpt = Annotated[Optional[list[str]], typer.Option("--fixed", help="VAR=VALUE: pin a variable (repeatable).")]
+
+
+def _screening():  # type: ignore[no-untyped-def]
+    """The screening service, imported when a screening command runs (it loads scikit-learn)."""
+    from matdb_app import screening
+
+    return screening
+
+
+def _fixed(values: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            fail(ValueError(f"--fixed {item}: write VAR=VALUE, e.g. --fixed milling_time_min=30"))
+    return out
 
 
 def _show_card(card: dict) -> None:  # type: ignore[type-arg]
     cv = card.get("cv") or {}
+    obj = card.get("objective") or {}
     console.print(
-        f"model: {card.get('kind')} for {card.get('target_name', card.get('target'))} "
-        f"({card.get('quantity')}), families {', '.join(card.get('families', []))}, "
-        f"n_train={card.get('n_train')}, trained on {', '.join(card.get('training_provenance', []))}"
+        f"model: {card.get('kind')} for {obj.get('spec', card.get('target_name'))} ({card.get('quantity')}), "
+        f"family {', '.join(card.get('families', []))}, n_train={card.get('n_train')}, "
+        f"trained on {', '.join(card.get('training_provenance', []))}; stored as {card.get('name')}"
     )
     if cv:
         console.print(
@@ -372,8 +399,8 @@ def _show_card(card: dict) -> None:  # type: ignore[type-arg]
 
 @app.command()
 def train(
-    target: Annotated[str, typer.Option(help="plqy, stability or a quantity name.")] = "plqy",
-    family: Annotated[Optional[str], typer.Option(help="Family slug (default: all with data).")] = None,
+    family: Annotated[str, typer.Option(help="Family slug.")],
+    target: Annotated[str, typer.Option(help="Objective: plqy, stability or a quantity (with :min/:max).")] = "plqy",
     kind: Annotated[str, typer.Option(help="auto, gp or forest.")] = "auto",
     include_simulated: Annotated[
         bool, typer.Option("--include-simulated", help="Also learn from simulated data.")
@@ -381,14 +408,15 @@ def train(
     stability_metric: Annotated[
         Optional[str], typer.Option(help="Metric that defines 'stability' (default: the family's).")
     ] = None,
+    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (its variables: the features).")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Train a surrogate (GP with ARD Matern + noise, or a forest) and store it with its model card."""
+    """Train a surrogate (GP or forest, cross-validated) and store it with its model card; a stored model
+    is reused while its training data are unchanged."""
     d = _db(db)
     try:
-        from matdb_app import screening_service as ss
-
-        card = ss.train(d, target, family, kind, include_simulated, save=True, stability_metric=stability_metric).card
+        card = _screening().train(d, target, family, kind, include_simulated, stability_metric=stability_metric,
+                                space=space).card
     except user_errors() as exc:
         fail(exc)
     _show_card(card)
@@ -399,8 +427,10 @@ def rank(
     family: Annotated[str, typer.Option(help="Family slug.")],
     objective: ObjOpt = ["plqy"],  # noqa: B006
     n: Annotated[int, typer.Option(help="How many to show.")] = 20,
-    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (default: built in).")] = None,
+    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (default: the family's).")] = None,
+    candidates: CandOpt = None,
     weight: Annotated[Optional[list[float]], typer.Option("--weight", help="Objective weights.")] = None,
+    fixed: FixedOpt = None,
     include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
     backend: Annotated[str, typer.Option(help="numpy or dask.")] = "numpy",
     scheduler: Annotated[Optional[str], typer.Option(help="dask scheduler address (default: a local cluster).")] = None,
@@ -408,28 +438,18 @@ def rank(
     out: Annotated[Optional[Path], typer.Option(help="Save the ranking as CSV.")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Rank a family's candidate space by predicted value and uncertainty (Pareto flag for 2 objectives)."""
+    """Rank a family's candidates (its space, or your pool) by prediction and uncertainty; Pareto flag
+    for two or more objectives."""
     d = _db(db)
     try:
-        from matdb_app import screening_service as ss
-
-        df = ss.rank(
-            d,
-            family,
-            objective,
-            n,
-            space,
-            weights=weight,
-            include_simulated=include_simulated,
-            backend=backend,
-            scheduler=scheduler,
-            stability_metric=stability_metric,
-        )
+        df = _screening().rank(d, family, objective, n, space, candidates=candidates, weights=weight,
+                             include_simulated=include_simulated, backend=backend, scheduler=scheduler,
+                             stability_metric=stability_metric, fixed=_fixed(fixed))
     except user_errors() as exc:
         fail(exc)
     if out:
         df.to_csv(out, index=False)
-    cols = ["formula", "params"] + [c for c in df.columns if c.endswith(("_mean", "_std"))] + ["acquisition", "pareto"]
+    cols = ["formula", *[c for c in df.columns if c.endswith(("_mean", "_std"))], "acquisition", "pareto"]
     _print_df(df[[c for c in cols if c in df.columns]], n)
 
 
@@ -439,47 +459,60 @@ def propose(
     objective: ObjOpt = ["plqy"],  # noqa: B006
     n: Annotated[int, typer.Option(help="Batch size.")] = 8,
     out: Annotated[Path, typer.Option(help="Plan CSV to fill in and ingest.")] = Path("plan.csv"),
-    acquisition: Annotated[str, typer.Option(help="ei, ucb, pi or mean.")] = "ei",
-    batch: Annotated[str, typer.Option(help="kriging_believer, local_penalization or q-ucb.")] = "kriging_believer",
-    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space.")] = None,
+    space: Annotated[Optional[Path], typer.Option(help="YAML candidate space (default: the family's).")] = None,
+    candidates: CandOpt = None,
     weight: Annotated[Optional[list[float]], typer.Option("--weight")] = None,
+    slots: Annotated[Optional[int], typer.Option(help="Jars per run (a mixer mill: 2, a planetary mill: 4).")] = None,
+    shared: Annotated[Optional[str], typer.Option(
+        help="Variables equal within a run, comma-separated (e.g. milling_time_min,milling_frequency_hz).")] = None,
+    fixed: FixedOpt = None,
+    trust_region: Annotated[Optional[float], typer.Option(
+        help="Keep proposals within this distance of the data (fraction of the domain's diagonal).")] = None,
     include_simulated: Annotated[bool, typer.Option("--include-simulated")] = False,
     batch_mass: Annotated[
         Optional[float], typer.Option(help="Also write a milling plan for this batch mass (mg).")
     ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the quasi-random search.")] = 0,
     stability_metric: Annotated[Optional[str], typer.Option(help="Metric that defines 'stability'.")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Propose the next N experiments; records the campaign and writes plan.csv (and a milling plan)."""
+    """Propose the next N experiments; records the campaign and writes plan.csv (and a milling plan).
+    With too few results the batch is a space-filling initial design."""
     d = _db(db)
     try:
-        from matdb_app import screening_service as ss
-
-        key, plan = ss.propose(
-            d,
-            family,
-            objective,
-            n,
-            acquisition=acquisition,
-            batch=batch,
-            space=space,
-            weights=weight,
-            include_simulated=include_simulated,
-            out=out,
-            stability_metric=stability_metric,
-        )
-        if batch_mass:
-            mp = ss.milling_plan(d, plan, batch_mass)
-            mp_path = out.with_name(out.stem + "_milling.csv")
-            mp.to_csv(mp_path, index=False)
-            console.print(f"milling plan written to {mp_path}")
+        plan = _screening().propose(
+            d, family, objective, n, space=space, candidates=candidates, weights=weight, slots=slots,
+            shared=tuple(s.strip() for s in (shared or "").split(",") if s.strip()), fixed=_fixed(fixed),
+            trust_region=trust_region, include_simulated=include_simulated, out=out, batch_mass_mg=batch_mass,
+            stability_metric=stability_metric, seed=seed)
     except user_errors() as exc:
         fail(exc)
-    _print_df(plan, n)
+    for m in plan.messages:
+        err.print(f"[yellow]note:[/] {m}", highlight=False, soft_wrap=True)
+    shown = [c for c in plan.table.columns if c not in ("campaign", "family")]
+    _print_df(plan.table[shown], n)
+    what = "space-filling initial design" if plan.design == "initial_design" else "model-based proposals"
     console.print(
-        f"campaign {key}: {len(plan)} proposals written to {out}. Fill in the result columns and "
-        f"run `matdb ingest {out}`."
+        f"campaign {plan.campaign}: {len(plan.table)} {what} written to {out}"
+        + (f" (milling plan: {out.with_name(out.stem + '_milling.csv')})" if plan.milling is not None else "")
+        + f". Fill in the result columns (or 'outcome' for a failed synthesis) and run `matdb ingest {out}`."
     )
+
+
+@app.command("pool")
+def pool_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV/XLSX/Parquet of candidates (family parameter columns).")],
+    family: Annotated[str, typer.Option(help="Family slug.")],
+    name: Annotated[Optional[str], typer.Option(help="Name of the stored pool (default: the file name).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Check a candidate pool and store it, to choose from later (--candidates NAME, Screening page)."""
+    d = _db(db)
+    try:
+        key = _screening().save_pool(d, file, family, name)
+    except user_errors() as exc:
+        fail(exc)
+    console.print(f"candidate pool '{key}' stored for {family}")
 
 
 def main() -> None:

@@ -46,17 +46,21 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
 @functools.cache
 def user_errors() -> tuple[type[BaseException], ...]:
     """Every exception type shown to a user as a message rather than as an internal error."""
-    from matdb_app.screening_service import ScreeningError
+    from matdb_app.screening import ScreeningError
     from matdb_app.spectra import RunShapeError
     from screening.acquisition import AcquisitionError
     from screening.candidates import CandidateSpaceError
+    from screening.constraints import ConstraintError
+    from screening.objectives import ObjectiveError
+    from screening.optimizer import OptimizerError
     from screening.simulate import SimulationError
     from screening.spectra import SpectrumError
     from screening.stability import StabilityError
     from screening.surrogate import ModelLoadError, SurrogateError
 
     return (*BASE_USER_ERRORS, ScreeningError, CandidateSpaceError, SurrogateError, ModelLoadError,
-            StabilityError, SimulationError, SpectrumError, AcquisitionError, RunShapeError)
+            StabilityError, SimulationError, SpectrumError, AcquisitionError, RunShapeError, ConstraintError,
+            ObjectiveError, OptimizerError)
 
 
 def is_user_error(exc: BaseException) -> bool:

@@ -119,8 +119,8 @@ def model_overlay(db: Database, family: str, quantity: str, axes: list[str], *, 
     """Train (or reuse) the surrogate of ``quantity`` for ``family`` and predict over ``axes``
     (one axis: mean and ±1σ band; two: the mean as a background); other variables are held at
     the training median."""
+    from matdb_app import screening as ss
     from matdb_app import screening_display as sd
-    from matdb_app import screening_service as ss
 
     card = ss.train(db, quantity, family, "auto", include_simulated).card
     grid = ss.predict_grid(db, family, quantity, axes, 41 if len(axes) == 1 else 31, include_simulated)

@@ -2,8 +2,8 @@
 rankings: cross-validation and calibration of a model card, its warnings, rankings, candidate
 labels, plans. Pure functions of model cards and DataFrames.
 
-Part of the screening use case (with :mod:`matdb_app.screening_service`); moved here from
-``views.py`` and meant to join the screening module when it replaces ``screening_service``.
+Part of the screening use case (with :mod:`matdb_app.screening`): the tables and labels the
+Screening page shows.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def card_facts(card: dict[str, Any]) -> pd.DataFrame:
 
 
 def ranking_display(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
-    """A ranking (screening_service.rank) for display: formula, parameters, predictions, acquisition."""
+    """A ranking (matdb_app.screening.rank) for display: formula, parameters, predictions, acquisition."""
     lead = ["formula"]
     pred = [c for o in objectives for c in (f"{o}_mean", f"{o}_std", f"{o}_acq") if c in df.columns]
     tail = ["acquisition", "pareto", "params"]
@@ -245,11 +245,17 @@ def candidate_labels(df: pd.DataFrame) -> pd.Series:
 
 
 def result_columns(plan: pd.DataFrame) -> list[str]:
-    """The empty result columns of a proposal plan (after ``acquisition``) the chemist fills in."""
+    """The empty result columns of a proposal plan (after ``acquisition``) the chemist fills in
+    (``outcome``, for a failed synthesis, aside)."""
     cols = list(plan.columns)
     if "acquisition" not in cols:
         return []
-    return cols[cols.index("acquisition") + 1 :]
+    return [c for c in cols[cols.index("acquisition") + 1 :] if c != "outcome"]
+
+
+def download_csv(df: pd.DataFrame) -> bytes:
+    """A table as CSV bytes for a download button."""
+    return df.to_csv(index=False).encode()
 
 
 def fixed_variables(grid: pd.DataFrame, axes: list[str]) -> dict[str, float]:

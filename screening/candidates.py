@@ -19,17 +19,29 @@ Space file format (YAML; ``--space`` on the CLI)
 One space, a list of spaces, or ``{spaces: [...]}``::
 
     family: FASnIBr          # a slug, a list of slugs, or "all" (built-in families)
-    sampling: grid           # grid (default) | sobol | lhs
-    n_samples: 100000        # sobol / lhs only: number of points drawn
-    seed: 0                  # sobol / lhs scrambling seed
-    parameters:              # composition parameters; omitted ones use the default grid
-      z: {min: 2, max: 3, step: 0.1}      # grid from min to max (inclusive) in steps
-    process:                 # omitted: the family's default process grid; {} = none
-      milling_time_min: {values: [5, 10, 15]}   # explicit values
-      aging_time_h: {min: 0, max: 168}          # continuous range (sobol / lhs only)
-    constraints:
-      tolerance_factor: [0.8, 1.0]   # Goldschmidt t window (inclusive)
-      exclude_elements: [Pb]         # e.g. Pb-free screening
+    sampling: continuous     # continuous (default) | grid | sobol | lhs
+    n_samples: 100000        # sobol / lhs (and ranking a continuous space): points drawn
+    seed: 0                  # scrambling seed
+    parameters:              # composition parameters; omitted ones use the family's default range
+      z: {min: 2, max: 3, resolution: 0.01}   # continuous range, proposals rounded to 0.01
+      # z: {min: 2, max: 3, step: 0.1}        # a grid (only these values are proposed)
+    process:                 # omitted: the family's default process ranges; {} = none
+      milling_time_min: {min: 2, max: 60}       # resolution from matdb.vocabulary (1 min)
+      additive_mol_pct: {values: [0, 40, 80]}   # explicit values
+    fixed:                   # variables pinned for this campaign
+      milling_time_min: 15
+    constraints:             # a list of linear constraints and/or the named filters
+      - "a + b <= 0.9"       # between parameters
+      - "Cs <= 0.3"          # on a site fraction (SITE:species when on several sites: "X:I >= 0.5")
+      - "FA >= 2*MA"
+      - tolerance_factor: [0.8, 1.0]   # Goldschmidt t window (inclusive)
+      - exclude_elements: [Pb]         # e.g. Pb-free screening
+
+The constraints may also be one mapping ``{tolerance_factor: ..., exclude_elements: ..., linear: [...]}``.
+Continuous axes are searched continuously by the proposer (``screening.optimizer``) and rounded to
+each variable's resolution: the axis' ``resolution``, else the vocabulary's default for a process
+parameter (5 °C, 1 min, ...), else ``FRACTION_RESOLUTION`` (0.01) for a composition parameter.
+Default spaces (:data:`DEFAULT_SPACES`) cover the ranges the seed papers studied.
 
 Constraints are applied vectorised to every chunk: parameter ranges of the family, site
 occupancies within 0..1, site sums = 1, composite mass fractions, and charge balance (the
@@ -76,8 +88,11 @@ import yaml
 from scipy.stats import qmc
 
 from matdb.families import FRACTION_TOLERANCE, SITE_COORDINATION, Family, get_family
-from screening.constraints import LinearConstraint
+from matdb.vocabulary import FRACTION_RESOLUTION, process_param
+from screening.constraints import ConstraintError, LinearConstraint, occupancy_constraints, parse_constraint
 from screening.constraints import satisfied as constraints_satisfied
+from screening.objectives import Objective
+from screening.optimizer import Domain, Variable
 
 if TYPE_CHECKING:
     from screening.surrogate import Surrogate
@@ -85,7 +100,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CandidateSpace",
     "CandidateSpaceError",
-    "DEFAULT_PROCESS",
+    "DEFAULT_SPACES",
     "DescriptorFeaturizer",
     "Dimension",
     "EmptySpaceWarning",
@@ -98,7 +113,7 @@ __all__ = [
     "tolerance_factor",
 ]
 
-#: Grid intervals per composition parameter in the default spaces (21 values from min to max).
+#: Grid intervals per composition parameter of a grid space without a step (21 values).
 DEFAULT_STEPS = 20
 #: Default sampling budget for sobol / lhs spaces.
 DEFAULT_N_SAMPLES = 4096
@@ -129,13 +144,14 @@ class EmptySpaceWarning(UserWarning):
 @dataclass(frozen=True)
 class Dimension:
     """One axis of a candidate space: explicit ``values``, a ``min..max`` grid with ``step``,
-    or a continuous ``min..max`` range (sampled by sobol / lhs only)."""
+    or a continuous ``min..max`` range (searched continuously, rounded to ``resolution``)."""
 
     name: str
     values: tuple[float, ...] | None = None
     min: float | None = None
     max: float | None = None
     step: float | None = None
+    resolution: float | None = None
 
     @classmethod
     def from_spec(cls, name: str, spec: Any, where: str) -> Dimension:
@@ -149,11 +165,11 @@ class Dimension:
                 f"{field_name}: expected {{values: [...]}} or {{min:, max:, step:}}, got {spec!r}",
                 field_name,
             )
-        unknown = set(spec) - {"values", "min", "max", "step"}
+        unknown = set(spec) - {"values", "min", "max", "step", "resolution"}
         if unknown:
             raise CandidateSpaceError(
                 f"{field_name}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
-                "(use values, or min/max/step)", field_name,
+                "(use values, or min/max with step or resolution)", field_name,
             )
         try:
             if "values" in spec:
@@ -171,6 +187,7 @@ class Dimension:
                 raise CandidateSpaceError(f"{field_name}: needs min and max", field_name)
             lo, hi = float(spec["min"]), float(spec["max"])
             step = None if spec.get("step") is None else float(spec["step"])
+            res = None if spec.get("resolution") is None else float(spec["resolution"])
         except (TypeError, ValueError) as exc:
             if isinstance(exc, CandidateSpaceError):
                 raise
@@ -181,7 +198,11 @@ class Dimension:
                                       field_name)
         if step is not None and not step > 0:
             raise CandidateSpaceError(f"{field_name}: step must be > 0, got {step}", field_name)
-        return cls(name, min=lo, max=hi, step=step)
+        if res is not None and not res > 0:
+            raise CandidateSpaceError(f"{field_name}: resolution must be > 0, got {res}", field_name)
+        if res is not None and step is not None:
+            raise CandidateSpaceError(f"{field_name}: give a step (a grid) or a resolution, not both", field_name)
+        return cls(name, min=lo, max=hi, step=step, resolution=res)
 
     @property
     def continuous(self) -> bool:
@@ -218,6 +239,8 @@ class Dimension:
         out: dict[str, Any] = {"min": self.min, "max": self.max}
         if self.step is not None:
             out["step"] = self.step
+        if self.resolution is not None:
+            out["resolution"] = self.resolution
         return out
 
 
@@ -261,10 +284,12 @@ class CandidateSpace:
         process: process-variable axes by name (may be empty).
         tolerance_factor: inclusive (lo, hi) window of the Goldschmidt factor, or None.
         exclude_elements: element symbols no candidate may contain.
-        sampling: "grid" (full factorial), "sobol" or "lhs" (``n_samples`` points).
-        n_samples: points drawn for sobol / lhs.
-        seed: scrambling seed for sobol / lhs.
+        sampling: "continuous" (searched continuously by the proposer; ranked on ``n_samples``
+            scrambled Sobol points), "grid" (full factorial), "sobol" or "lhs" (``n_samples`` points).
+        n_samples: points drawn for sobol / lhs / ranking a continuous space.
+        seed: scrambling seed.
         linear: linear constraints between the space's variables (``screening.constraints``).
+        fixed: variables pinned to a value (``--fixed VAR=VALUE``).
     """
 
     family: Family
@@ -272,10 +297,11 @@ class CandidateSpace:
     process: dict[str, Dimension] = field(default_factory=dict)
     tolerance_factor: tuple[float, float] | None = None
     exclude_elements: tuple[str, ...] = ()
-    sampling: Literal["grid", "sobol", "lhs"] = "grid"
+    sampling: Literal["continuous", "grid", "sobol", "lhs"] = "continuous"
     n_samples: int | None = None
     seed: int = 0
     linear: tuple[LinearConstraint, ...] = ()
+    fixed: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         fam = self.family
@@ -312,9 +338,9 @@ class CandidateSpace:
                 raise CandidateSpaceError(
                     f"{where}: process.{name} has negative values ({dim.lo:g})", f"process.{name}"
                 )
-        if self.sampling not in ("grid", "sobol", "lhs"):
+        if self.sampling not in ("continuous", "grid", "sobol", "lhs"):
             raise CandidateSpaceError(
-                f"{where}: sampling must be grid, sobol or lhs, not '{self.sampling}'", "sampling"
+                f"{where}: sampling must be continuous, grid, sobol or lhs, not '{self.sampling}'", "sampling"
             )
         if self.sampling == "grid":
             cont = [d.name for d in self.dims if d.continuous]
@@ -323,9 +349,22 @@ class CandidateSpace:
                     f"{where}: {', '.join(cont)} {'has' if len(cont) == 1 else 'have'} no step or "
                     "values; give a step or use sampling: sobol / lhs", "sampling",
                 )
-        elif self.n_samples is None or self.n_samples < 1:
-            raise CandidateSpaceError(f"{where}: sampling {self.sampling} needs n_samples >= 1",
-                                      "n_samples")
+        elif self.n_samples is not None and self.n_samples < 1:
+            raise CandidateSpaceError(f"{where}: n_samples must be >= 1", "n_samples")
+        names = set(self.columns)
+        for k, v in self.fixed:
+            if k not in names:
+                raise CandidateSpaceError(f"{where}: fixed '{k}' is not a variable of the space "
+                                          f"(variables: {', '.join(self.columns)})", "fixed")
+            d = next(x for x in self.dims if x.name == k)
+            if not d.lo - 1e-9 <= v <= d.hi + 1e-9:
+                raise CandidateSpaceError(f"{where}: fixed {k} = {v:g} is outside its range {d.lo:g}..{d.hi:g}",
+                                          "fixed")
+        for c in self.linear:
+            bad = [n for n in c.names if n not in names]
+            if bad:
+                raise CandidateSpaceError(f"{where}: constraint '{c.text}' names {', '.join(bad)}, not a variable "
+                                          "of the space", "constraints")
         if self.tolerance_factor is not None:
             lo, hi = self.tolerance_factor
             if not lo <= hi:
@@ -353,7 +392,7 @@ class CandidateSpace:
         """Number of raw candidates (before constraints)."""
         if self.sampling == "grid":
             return int(np.prod([len(d.grid) for d in self.dims], dtype=np.int64))
-        return int(self.n_samples or 0)
+        return int(self.n_samples or DEFAULT_N_SAMPLES)
 
     def empty_reason(self) -> str | None:
         """Why this space has no candidates at all (element exclusions), else None."""
@@ -392,7 +431,7 @@ class CandidateSpace:
             for d, i in zip(dims, idx, strict=True):
                 cols[d.name] = d.grid[i]
         else:
-            if self.sampling == "sobol":
+            if self.sampling in ("sobol", "continuous"):
                 eng = qmc.Sobol(d=len(dims), scramble=True, seed=self.seed)
                 if start:
                     eng.fast_forward(start)
@@ -403,6 +442,8 @@ class CandidateSpace:
                 u = self._lhs[start:stop]
             for k, d in enumerate(dims):
                 cols[d.name] = d.from_unit(u[:, k])
+        for k, v in self.fixed:
+            cols[k] = np.full(len(ids), v)
         df = pd.DataFrame({"family": self.family.slug, "candidate_id": ids, **cols})
         return df
 
@@ -486,9 +527,37 @@ class CandidateSpace:
             cons["tolerance_factor"] = list(self.tolerance_factor)
         if self.exclude_elements:
             cons["exclude_elements"] = list(self.exclude_elements)
+        if self.linear:
+            cons["linear"] = list(dict.fromkeys(c.text for c in self.linear))
         if cons:
             out["constraints"] = cons
+        if self.fixed:
+            out["fixed"] = dict(self.fixed)
         return out
+
+    # -- continuous search ----------------------------------------------------------------------
+
+    def resolution(self, d: Dimension) -> float | None:
+        """The lab's resolution of an axis: its own, else the vocabulary's, else a fraction's."""
+        if d.resolution is not None:
+            return d.resolution
+        if d.name in self.family.parameters:
+            return FRACTION_RESOLUTION * (self.family.parameters[d.name].max - self.family.parameters[d.name].min
+                                          or 1.0)
+        p = process_param(d.name)
+        return p.resolution if p is not None else None
+
+    def domain(self) -> Domain:
+        """The space as a domain for the proposer: variables with their resolution (grid axes keep
+        their values), every linear constraint (the user's, plus site occupancies within 0..1 when
+        the family's occupancies are linear in its parameters), fixed values, and the remaining
+        composition checks, tolerance-factor window and element exclusions as a hard filter."""
+        variables = [Variable(d.name, d.lo, d.hi, resolution=None if not d.continuous else self.resolution(d),
+                              values=None if d.continuous else tuple(float(v) for v in d.grid))
+                     for d in self.dims]
+        occupancy = occupancy_constraints(self.family, list(self.parameters))
+        return Domain(variables, [*self.linear, *occupancy], dict(self.fixed),
+                      accept=lambda df: self.valid_mask(df), family=self.family)
 
 
 def iter_candidates(spaces: CandidateSpace | Sequence[CandidateSpace],
@@ -500,42 +569,49 @@ def iter_candidates(spaces: CandidateSpace | Sequence[CandidateSpace],
 
 # --- defaults and files ------------------------------------------------------------------------
 
-#: Default process grids per family (ranges of the seed papers: FA/MA and FAPb(I,Br) milled
-#: 10-180 min; Cs2NaAgBiCl6 milled for hours and aged up to ~200 h; FASnI(z)Br(3-z) milled minutes
-#: with 0-150 mol % additive; CsPbI3-agZIF-62 sintered 150-400 degC). Other families: milling only.
-DEFAULT_PROCESS: dict[str, dict[str, tuple[float, ...]]] = {
-    "FAMAPbI3": {"milling_time_min": (10, 20, 30, 45, 60, 90, 120, 180)},
-    "CsNaAgBiCl6": {"milling_time_min": (60, 120, 240, 360, 540, 720),
-                    "aging_time_h": (0, 24, 48, 72, 120, 200)},
-    "FASnIBr": {"milling_time_min": (2, 5, 7, 10, 15, 30, 60, 120),
-                "additive_mol_pct": (0, 20, 40, 60, 80, 100, 150)},
-    "CsPbI3-agZIF62": {"sintering_temperature_C": (150, 200, 225, 250, 275, 300, 325, 350, 400)},
-    "FAPbIBr": {"milling_time_min": (10, 20, 30, 45, 60, 90, 120, 180)},
-}
-#: Process grid of families without an entry in DEFAULT_PROCESS.
-GENERIC_PROCESS: dict[str, tuple[float, ...]] = {
-    "milling_time_min": (10, 20, 30, 45, 60, 90, 120, 180),
+#: Default candidate spaces: the ranges the seed papers studied, searched continuously. Sources:
+#: Xiao et al., Nat. Commun. 16, 1264 (2025), doi:10.1038/s41467-025-56571-w (FA/MA milled 10-180 min;
+#: Cs2NaAgBiCl6 milled for hours and aged up to ~200 h; FASnI(z)Br(3-z) z = 0..3, milled minutes with
+#: 0-150 mol % additive); Li et al., Nat. Commun. 14, 7612 (2023), doi:10.1038/s41467-023-43247-6
+#: (CsPbI3 loadings X = 0.01-0.85 in agZIF-62, sintered 150-400 degC; X = 0, the pure glass, holds no
+#: emitter and X = 1 is no composite); Xiang et al., J. Mater. Chem. A (2026), doi:10.1039/d5ta10296k
+#: (FAPb(I1-xBrx)3 x = 0-0.25, solution-processed films: no milling axes). A family without an entry
+#: (a lab's own) gets its composition parameters' full ranges and no process axes (add them in a
+#: space file).
+DEFAULT_SPACES: dict[str, dict[str, Any]] = {
+    "FAMAPbI3": {"parameters": {}, "process": {"milling_time_min": {"min": 10, "max": 180}}},
+    "CsNaAgBiCl6": {"parameters": {}, "process": {"milling_time_min": {"min": 60, "max": 720},
+                                                  "aging_time_h": {"min": 0, "max": 200}}},
+    "FASnIBr": {"parameters": {}, "process": {"milling_time_min": {"min": 2, "max": 120},
+                                              "additive_mol_pct": {"min": 0, "max": 150}}},
+    "CsPbI3-agZIF62": {"parameters": {"X": {"min": 0.01, "max": 0.85}},
+                       "process": {"sintering_temperature_C": {"min": 150, "max": 400}}},
+    "FAPbIBr": {"parameters": {"x": {"min": 0.0, "max": 0.25}}, "process": {}},
 }
 
 
-def _default_param(fam: Family, name: str) -> Dimension:
+def _default_param(fam: Family, name: str, grid: bool = False) -> Dimension:
+    spec = DEFAULT_SPACES.get(fam.slug, {}).get("parameters", {}).get(name)
     p = fam.parameters[name]
-    return Dimension(name, min=p.min, max=p.max, step=(p.max - p.min) / DEFAULT_STEPS)
+    lo, hi = (float(spec["min"]), float(spec["max"])) if spec else (p.min, p.max)
+    if grid:
+        return Dimension(name, min=lo, max=hi, step=(hi - lo) / DEFAULT_STEPS)
+    return Dimension(name, min=lo, max=hi)
 
 
 def _default_process(fam: Family) -> dict[str, Dimension]:
-    procs = DEFAULT_PROCESS.get(fam.slug, GENERIC_PROCESS)
-    return {k: Dimension(k, values=tuple(float(x) for x in v)) for k, v in procs.items()}
+    procs = DEFAULT_SPACES.get(fam.slug, {}).get("process", {})
+    return {k: Dimension.from_spec(k, v, "process") for k, v in procs.items()}
 
 
 def default_space(family: str | Family, **constraints: Any) -> CandidateSpace:
-    """The built-in grid space of a family: 21 values per composition parameter and the family's
-    default process grid (``DEFAULT_PROCESS``). ``constraints`` as in a space file
-    (tolerance_factor, exclude_elements)."""
+    """The default space of a family (:data:`DEFAULT_SPACES`), searched continuously.
+    ``constraints`` as in a space file (tolerance_factor, exclude_elements, linear)."""
     fam = get_family(family) if isinstance(family, str) else family
     return CandidateSpace(
         fam, {p: _default_param(fam, p) for p in fam.parameters}, _default_process(fam),
-        **_constraints(constraints, f"space for {fam.slug}"),
+        **_constraints(constraints, f"space for {fam.slug}", fam,
+                       [*fam.parameters, *_default_process(fam)]),
     )
 
 
@@ -548,16 +624,33 @@ def default_spaces(families: Sequence[str] | None = None, **constraints: Any
     return [default_space(s, **constraints) for s in slugs]
 
 
-def _constraints(spec: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
-    spec = dict(spec or {})
-    unknown = set(spec) - {"tolerance_factor", "exclude_elements"}
+def _constraints(spec: Any, where: str, family: Family | None = None,
+                 variables: Sequence[str] = ()) -> dict[str, Any]:
+    """Constraints of a space file: a list of text constraints and/or named filters, or one mapping
+    ``{tolerance_factor, exclude_elements, linear}``."""
+    named: dict[str, Any] = {}
+    linear_text: list[Any] = []
+    items = spec if isinstance(spec, list) else [spec] if spec else []
+    for item in items:
+        if isinstance(item, str):
+            linear_text.append(item)
+        elif isinstance(item, Mapping):
+            for k, v in item.items():
+                if k == "linear":
+                    linear_text += list(v) if isinstance(v, (list, tuple)) else [v]
+                else:
+                    named[k] = v
+        else:
+            raise CandidateSpaceError(f"{where}: a constraint is text ('a + b <= 0.9') or a mapping, got {item!r}",
+                                      "constraints")
+    unknown = set(named) - {"tolerance_factor", "exclude_elements"}
     if unknown:
         raise CandidateSpaceError(
             f"{where}: unknown constraint(s) {', '.join(sorted(unknown))} "
-            "(known: tolerance_factor, exclude_elements)", "constraints",
+            "(known: linear constraints as text, tolerance_factor, exclude_elements)", "constraints",
         )
     out: dict[str, Any] = {}
-    tf = spec.get("tolerance_factor")
+    tf = named.get("tolerance_factor")
     if tf is not None:
         try:
             lo, hi = (float(v) for v in tf)
@@ -567,7 +660,7 @@ def _constraints(spec: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
                 "constraints.tolerance_factor",
             ) from None
         out["tolerance_factor"] = (lo, hi)
-    ex = spec.get("exclude_elements")
+    ex = named.get("exclude_elements")
     if ex is not None:
         ex = [ex] if isinstance(ex, str) else list(ex)
         for el in ex:
@@ -577,6 +670,14 @@ def _constraints(spec: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
                     "constraints.exclude_elements",
                 )
         out["exclude_elements"] = tuple(ex)
+    linear: list[LinearConstraint] = []
+    for text in linear_text:
+        try:
+            linear += parse_constraint(text, list(variables), family)
+        except ConstraintError as exc:
+            raise CandidateSpaceError(f"{where}: {exc}", "constraints") from None
+    if linear:
+        out["linear"] = tuple(linear)
     return out
 
 
@@ -586,7 +687,7 @@ def space_from_dict(data: Mapping[str, Any], families: Mapping[str, Family] | No
     ``family`` may name several families."""
     if not isinstance(data, Mapping):
         raise CandidateSpaceError(f"a space must be a mapping, got {type(data).__name__}")
-    known = {"family", "sampling", "n_samples", "seed", "parameters", "process", "constraints"}
+    known = {"family", "sampling", "n_samples", "seed", "parameters", "process", "constraints", "fixed"}
     unknown = set(data) - known
     if unknown:
         raise CandidateSpaceError(
@@ -602,10 +703,8 @@ def space_from_dict(data: Mapping[str, Any], families: Mapping[str, Family] | No
         slugs = [*builtin_families(), *(families or {})]
     else:
         slugs = [fam_spec] if isinstance(fam_spec, str) else list(fam_spec)
-    sampling = str(data.get("sampling", "grid"))
+    sampling = str(data.get("sampling", "auto"))
     n_samples = data.get("n_samples")
-    if sampling != "grid" and n_samples is None:
-        n_samples = DEFAULT_N_SAMPLES
     out = []
     for slug in slugs:
         fam = get_family(str(slug), families)
@@ -613,28 +712,45 @@ def space_from_dict(data: Mapping[str, Any], families: Mapping[str, Family] | No
         pspec = dict(data.get("parameters") or {})
         if "loading" in pspec and fam.structure == "composite" and "X" in fam.parameters:
             pspec["X"] = pspec.pop("loading")
-        params = {p: _default_param(fam, p) for p in fam.parameters}
+        given: dict[str, Dimension] = {}
         for name, spec in pspec.items():
             if name not in fam.parameters:
                 raise CandidateSpaceError(
                     f"{where}: '{name}' is not a composition parameter of {fam.slug} "
                     f"(parameters: {', '.join(fam.parameters)})", f"parameters.{name}",
                 )
-            params[name] = Dimension.from_spec(name, spec, "parameters")
+            given[name] = Dimension.from_spec(name, spec, "parameters")
         if "process" in data:
             process = {k: Dimension.from_spec(k, v, "process")
                        for k, v in (data.get("process") or {}).items()}
         else:
             process = _default_process(fam)
+        mode = sampling
+        if mode == "auto":  # every axis written as a grid: the user asks for a grid
+            written = [*given.values(), *(process.values() if "process" in data else [])]
+            mode = "grid" if written and all(not d.continuous for d in written) else "continuous"
+        params = {p: given.get(p) or _default_param(fam, p, grid=mode == "grid") for p in fam.parameters}
         try:
             n = None if n_samples is None else int(n_samples)
+            if n is None and mode != "grid":
+                n = DEFAULT_N_SAMPLES
             seed = int(data.get("seed", 0))
         except (TypeError, ValueError):
             raise CandidateSpaceError(f"{where}: n_samples and seed must be integers",
                                       "n_samples") from None
+        if mode == "grid" and "process" not in data:  # the default process ranges get a grid
+            process = {k: (Dimension(k, min=d.min, max=d.max, step=(d.max - d.min) / DEFAULT_STEPS or 1.0)
+                           if d.continuous and d.min is not None else d) for k, d in process.items()}
+        fixed_spec = data.get("fixed") or {}
+        if not isinstance(fixed_spec, Mapping):
+            raise CandidateSpaceError(f"{where}: fixed must be a mapping {{variable: value}}", "fixed")
+        try:
+            fixed = tuple((str(k), float(v)) for k, v in fixed_spec.items())
+        except (TypeError, ValueError):
+            raise CandidateSpaceError(f"{where}: fixed values must be numbers", "fixed") from None
         out.append(CandidateSpace(
-            fam, params, process, sampling=sampling, n_samples=n, seed=seed,  # type: ignore[arg-type]
-            **_constraints(data.get("constraints"), where),
+            fam, params, process, sampling=mode, n_samples=n, seed=seed,  # type: ignore[arg-type]
+            fixed=fixed, **_constraints(data.get("constraints"), where, fam, [*params, *process]),
         ))
     return out
 
@@ -713,6 +829,7 @@ class DescriptorFeaturizer:
 @dataclass(frozen=True)
 class _RankOptions:
     objectives: tuple[str, ...]
+    directions: tuple[Objective, ...]
     weights: tuple[float, ...]
     spans: tuple[float, ...]
     bests: tuple[float, ...]
@@ -723,12 +840,31 @@ class _RankOptions:
     tol: float
 
 
-def _objective_span(s: Surrogate) -> float:
-    b = s.bounds
-    if b is not None and math.isfinite(b[1] - b[0]):
-        return float(b[1] - b[0])
-    span = float(np.ptp(s.y_train))
+def _decision_values(s: Surrogate, o: Objective) -> np.ndarray:
+    """The training values on the decision scale (latent for max/min, quantity units for targets)."""
+    return s.transform_.forward(s.y_train_) if o.direction != "target" else s.y_train_
+
+
+def _objective_span(s: Surrogate, o: Objective) -> float:
+    span = float(np.ptp(o.utility(_decision_values(s, o))))
     return span if span > 0 else 1.0
+
+
+def _acquisition(kind: str, o: Objective, mu: np.ndarray, sd: np.ndarray, best: float, xi: float,
+                 beta: float) -> np.ndarray:
+    """A per-objective acquisition on the objective's utility (higher is better)."""
+    if kind == "ei":
+        return o.expected_improvement(mu, sd, best, xi)
+    if kind == "ucb":
+        return o.optimistic(mu, sd, math.sqrt(beta))
+    if kind == "mean":
+        return o.utility(mu)
+    if kind == "pi":
+        from scipy import stats
+
+        z = (o.optimistic(mu, sd, 0.0) - best - xi) / np.maximum(sd, 1e-12)
+        return stats.norm.cdf(z)
+    raise CandidateSpaceError(f"acquisition must be 'ei', 'pi', 'ucb' or 'mean', not {kind!r}", "acquisition")
 
 
 def _score_frame(df: pd.DataFrame, space_index: int, surrogates: Mapping[str, Surrogate],
@@ -736,7 +872,7 @@ def _score_frame(df: pd.DataFrame, space_index: int, surrogates: Mapping[str, Su
                  made: pd.DataFrame | None, columns: Sequence[str]
                  ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Score one chunk; return (its top-k, its Pareto front, rows scored)."""
-    from screening.acquisition import _acq, match_made
+    from screening.acquisition import match_made
     from screening.pareto import pareto_mask
 
     if made is not None and len(made) and len(df):
@@ -755,18 +891,23 @@ def _score_frame(df: pd.DataFrame, space_index: int, surrogates: Mapping[str, Su
     out = df.copy()
     out.insert(0, "space", space_index)
     score = np.zeros(len(df))
-    means = []
+    utilities = []
     for k, name in enumerate(opts.objectives):
-        mu, sd = surrogates[name].predict(X, return_std=True)
+        o = opts.directions[k]
+        sur = surrogates[name]
+        mu, sd = sur.predict(X, return_std=True)
         out[f"{name}_mean"] = mu
         out[f"{name}_std"] = sd
-        a = _acq(opts.acquisition, mu, sd, opts.bests[k], opts.xi, opts.beta)
+        # higher/lower is better: decide on the model's latent scale (see screening.optimizer._Model)
+        dmu, dsd = sur.predict_latent(X, noise=False) if o.direction != "target" else (mu, sd)
+        a = _acquisition(opts.acquisition, o, dmu, dsd, opts.bests[k], opts.xi, opts.beta)
         out[f"{name}_acq"] = a
         score += opts.weights[k] * a / opts.spans[k]
-        means.append(mu)
+        utilities.append(o.utility(mu))
+        out[f"{name}_utility"] = utilities[-1]
     out["acquisition"] = score
     top = _top(out, opts.top_k)
-    front = out.loc[pareto_mask(np.column_stack(means))]
+    front = out.loc[pareto_mask(np.column_stack(utilities))]
     return top, front, len(df)
 
 
@@ -785,7 +926,7 @@ def _merge_front(a: pd.DataFrame | None, b: pd.DataFrame, objectives: Sequence[s
     both = b if a is None else pd.concat([a, b], ignore_index=True)
     if len(both) == 0:
         return both
-    F = both[[f"{o}_mean" for o in objectives]].to_numpy(float)
+    F = both[[f"{o}_utility" for o in objectives]].to_numpy(float)
     front = both.loc[pareto_mask(F)]
     order = np.lexsort((front["candidate_id"].to_numpy(), front["space"].to_numpy()))
     return front.iloc[order].reset_index(drop=True)
@@ -816,12 +957,13 @@ def rank_candidates(
     tol: float = 1e-6,
     client: Any = None,
     max_in_flight: int | None = None,
+    objectives: Mapping[str, Objective] | None = None,
 ) -> pd.DataFrame:
     """Rank every candidate of ``space`` and return the top ``top_k``.
 
     Args:
-        surrogates: objective name -> surrogate (e.g. {"plqy": s1, "stability": s2}); all are
-            maximised.
+        surrogates: objective name -> surrogate (e.g. {"plqy": s1, "stability": s2}).
+        objectives: objective name -> Objective (direction: max, min or target); default: max.
         featurize: candidate DataFrame (columns family, candidate_id, parameters, process
             variables) -> feature matrix (n, d) in the surrogates' feature order.
         space: one space or several (e.g. one per family).
@@ -854,26 +996,30 @@ def rank_candidates(
         raise CandidateSpaceError("rank_candidates needs at least one surrogate", "surrogates")
     if top_k < 1 or chunk_size < 1:
         raise CandidateSpaceError("top_k and chunk_size must be >= 1", "top_k")
-    objectives = tuple(surrogates)
+    directions = tuple((objectives or {}).get(o) or Objective(o, o) for o in surrogates)
+    names = tuple(surrogates)
     if weights is None:
-        w = np.ones(len(objectives))
+        w = np.ones(len(names))
     elif isinstance(weights, Mapping):
-        extra = set(weights) - set(objectives)
+        extra = set(weights) - set(names)
         if extra:
             raise CandidateSpaceError(
                 f"weights for unknown objective(s) {', '.join(sorted(extra))}", "weights"
             )
-        w = np.array([float(weights.get(o, 0.0)) for o in objectives])
+        w = np.array([float(weights.get(o, 0.0)) for o in names])
     else:
         w = np.asarray(weights, dtype=float)
-    if w.shape != (len(objectives),) or np.any(w < 0) or not w.sum() > 0:
+    if w.shape != (len(names),) or np.any(w < 0) or not w.sum() > 0:
         raise CandidateSpaceError(
-            f"weights must be {len(objectives)} non-negative numbers, not all zero", "weights"
+            f"weights must be {len(names)} non-negative numbers, not all zero", "weights"
         )
     w = w / w.sum()
     opts = _RankOptions(
-        objectives, tuple(w), tuple(_objective_span(surrogates[o]) for o in objectives),
-        tuple(surrogates[o].best_observed for o in objectives), acquisition, beta, xi, top_k, tol,
+        names, directions, tuple(w),
+        tuple(_objective_span(surrogates[o], d) for o, d in zip(names, directions, strict=True)),
+        tuple(float(np.max(d.utility(_decision_values(surrogates[o], d))))
+              for o, d in zip(names, directions, strict=True)),
+        acquisition, beta, xi, top_k, tol,
     )
 
     reasons = []
@@ -896,7 +1042,7 @@ def rank_candidates(
         n_scored += n
         if n:
             top = _top(t if top is None else pd.concat([top, t], ignore_index=True), top_k)
-            front = _merge_front(front, f, objectives)
+            front = _merge_front(front, f, names)
 
     if backend == "numpy":
         for i, s, e in tasks:

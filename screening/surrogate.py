@@ -1,10 +1,18 @@
 """Surrogate models with honest uncertainty for screening (PLQY, stability, ...).
 
-Two model kinds work on scaled descriptors (``StandardScaler``):
+:class:`Surrogate` is a scikit-learn regressor (``fit`` returns self, fitted attributes end in
+``_``, parameters are stored unchanged by ``__init__``). Inputs are scaled to the unit cube of the
+*domain* (``input_bounds``: the candidate space's bounds; the data's own range when not given), so
+kernel hyperparameter bounds mean the same thing on every problem. Two model kinds:
 
-* ``"gp"``: Gaussian process, ``ConstantKernel * Matern(length_scale=ones(d), nu=2.5) +
-  WhiteKernel`` (anisotropic/ARD length scales, one per feature), ``normalize_y=True``. The
-  predictive std includes the fitted white noise, i.e. intervals are for a *new measurement*.
+* ``"gp"``: Gaussian process, ``ConstantKernel * Matern(nu=2.5, ARD) + WhiteKernel``. Length
+  scales are bounded relative to the domain (``LENGTH_SCALE_BOUNDS``: from 3 % of a variable's range,
+  so a sharp optimum can be resolved, to twice the range, so the model cannot declare the whole
+  unexplored domain known by stretching one smooth bump over it). The targets are standardised by
+  the model (mean/std stored as ``y_mean_``/``y_std_``); the white noise has a floor: the known
+  measurement precision when given (``noise``: one standard uncertainty in target units, e.g. from
+  replicates), else ``NOISE_FLOOR`` of the target variance. The predictive std includes the fitted
+  noise, i.e. intervals are for a *new measurement*.
 * ``"forest"``: random forest (bootstrap, 100 trees). Its predictive variance is the spread of the
   per-tree predictions plus the out-of-bag mean squared residual (an estimate of noise plus model
   error; adding both errs on the wide side, which is the honest direction for screening).
@@ -29,7 +37,10 @@ Models are fitted on a *latent* scale ``z`` and predictions are transformed back
 * ``None``: the model works in target units directly.
 
 With ``bounded="auto"`` (default) the logit transform is used whenever the target has known
-bounds (``TARGET_BOUNDS`` or the ``matdb.vocabulary.QUANTITIES`` registry), otherwise none.
+bounds (``bounds=``, ``TARGET_BOUNDS`` or the ``matdb.vocabulary.QUANTITIES`` registry); a target
+that is physically non-negative and unbounded above whose values are all positive and span more
+than ``LOG_RATIO`` (e.g. an instability index from 10^4 to 10^6) is modelled on the log scale;
+otherwise none.
 
 Few data points
 ---------------
@@ -79,6 +90,7 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy import linalg, special, stats
+from sklearn.base import BaseEstimator, RegressorMixin
 
 __all__ = [
     "FEW_POINTS_THRESHOLD",
@@ -107,6 +119,8 @@ LOO_BELOW = 20
 CV_FOLDS = 5
 #: Minimum training points.
 MIN_TRAIN = 3
+#: GP length-scale bounds, in units of each input's domain range (inputs are scaled to 0..1).
+LENGTH_SCALE_BOUNDS = (0.03, 2.0)
 #: Rows per internal prediction block (bounds the n_test x n_train kernel matrix).
 PREDICT_BLOCK = 4096
 #: Trees in the forest.
@@ -130,7 +144,6 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.tree._classes.DecisionTreeRegressor",
         "sklearn.tree._classes.ExtraTreeRegressor",
         "sklearn.tree._tree.Tree",
-        "sklearn.preprocessing._data.StandardScaler",
     }
 )
 
@@ -143,10 +156,12 @@ BASE_TYPES: frozenset[str] = frozenset(
 )
 
 _FORMAT = "matdb-surrogate"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 Kind = Literal["auto", "gp", "forest"]
 Bounded = Literal["auto", "logit", "log"] | None
+#: Below this ratio max/min a positive, unbounded target is modelled as it is (no log transform).
+LOG_RATIO = 10.0
 
 
 class SurrogateError(ValueError):
@@ -262,17 +277,18 @@ class _Transform:
 # --- latent models -----------------------------------------------------------------------------
 
 
-def _make_gp(d: int, noise_floor: float, random_state: int, n_restarts: int) -> Any:
+def _make_gp(d: int, noise_floor: float, random_state: int, n_restarts: int,
+             length_scale_bounds: tuple[float, float]) -> Any:
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-        length_scale=np.ones(d), length_scale_bounds=(1e-2, 1e3), nu=2.5
-    ) + WhiteKernel(noise_level=max(0.1, noise_floor), noise_level_bounds=(noise_floor, 1e1))
-    return GaussianProcessRegressor(
-        kernel=kernel, normalize_y=True, n_restarts_optimizer=n_restarts,
-        random_state=random_state,
-    )
+    lo, hi = length_scale_bounds
+    start = float(np.clip(0.3, lo, hi))
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+        length_scale=np.full(d, start), length_scale_bounds=(lo, hi), nu=2.5
+    ) + WhiteKernel(noise_level=max(0.05, noise_floor), noise_level_bounds=(noise_floor, 1.0))
+    return GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=n_restarts,
+                                    random_state=random_state)
 
 
 def _make_forest(random_state: int, n: int) -> Any:
@@ -284,43 +300,6 @@ def _make_forest(random_state: int, n: int) -> Any:
     )
 
 
-def _gp_latent(gp: Any, Xs: np.ndarray, linv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GP mean and std (latent units) for scaled inputs, equal to ``gp.predict(return_std=True)``.
-
-    Uses the precomputed inverse Cholesky factor so the variance term is a matrix product
-    (BLAS-3) instead of a triangular solve per block.
-    """
-    mu = np.empty(len(Xs))
-    sd = np.empty(len(Xs))
-    y_mean = float(np.ravel(gp._y_train_mean)[0])
-    y_std = float(np.ravel(gp._y_train_std)[0])
-    alpha = np.ravel(gp.alpha_)
-    for start in range(0, len(Xs), PREDICT_BLOCK):
-        xb = Xs[start : start + PREDICT_BLOCK]
-        k = gp.kernel_(xb, gp.X_train_)
-        mu[start : start + len(xb)] = (k @ alpha) * y_std + y_mean
-        v = k @ linv.T
-        var = gp.kernel_.diag(xb) - np.einsum("ij,ij->i", v, v)
-        sd[start : start + len(xb)] = np.sqrt(np.clip(var, 0.0, None)) * y_std
-    return mu, sd
-
-
-def _forest_latent(forest: Any, Xs: np.ndarray, noise_var: float) -> tuple[np.ndarray, np.ndarray]:
-    """Forest mean (average of trees) and std (tree spread + noise), streaming over trees."""
-    s1 = np.zeros(len(Xs))
-    s2 = np.zeros(len(Xs))
-    # the low-level Tree.predict skips per-call input validation (float32 like sklearn's own)
-    X32 = np.ascontiguousarray(Xs, dtype=np.float32)
-    for tree in forest.estimators_:
-        p = tree.tree_.predict(X32).reshape(len(X32), -1)[:, 0]
-        s1 += p
-        s2 += p * p
-    t = len(forest.estimators_)
-    mu = s1 / t
-    var = np.clip(s2 / t - mu * mu, 0.0, None) + noise_var
-    return mu, np.sqrt(var)
-
-
 def _forest_noise_var(forest: Any, z: np.ndarray) -> float:
     oob = getattr(forest, "oob_prediction_", None)
     if oob is not None:
@@ -330,135 +309,253 @@ def _forest_noise_var(forest: Any, z: np.ndarray) -> float:
     return float(np.var(z)) if len(z) > 1 else 1.0
 
 
-@dataclass
-class _Fitted:
-    kind: str
-    scaler: Any
-    model: Any
-    noise_var: float = 0.0
-    std_inflation: float = 1.0
-    _linv: np.ndarray | None = field(default=None, repr=False)
-
-    def latent(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xs = self.scaler.transform(np.asarray(X, dtype=float))
-        if self.kind == "gp":
-            if self._linv is None:
-                L = self.model.L_
-                self._linv = linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True)
-            mu, sd = _gp_latent(self.model, Xs, self._linv)
-        else:
-            mu, sd = _forest_latent(self.model, Xs, self.noise_var)
-        return mu, sd * self.std_inflation
-
-
 def _inflation(n: int) -> float:
     return max(1.0, math.sqrt(FEW_POINTS_THRESHOLD / n))
 
 
-def _fit_latent(kind: str, X: np.ndarray, z: np.ndarray, random_state: int,
-                n_restarts: int, caught: list[str] | None = None) -> _Fitted:
-    from sklearn.preprocessing import StandardScaler
+@dataclass
+class _Latent:
+    """A fitted latent model on unit-scaled inputs: GP (targets standardised here) or forest."""
 
-    n = len(z)
-    scaler = StandardScaler().fit(X)
-    Xs = scaler.transform(X)
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        if kind == "gp":
-            floor = SMALL_N_NOISE_FLOOR if n < FEW_POINTS_THRESHOLD else NOISE_FLOOR
-            model = _make_gp(X.shape[1], floor, random_state, n_restarts).fit(Xs, z)
-            noise_var = 0.0
-        else:
-            model = _make_forest(random_state, n).fit(Xs, z)
-            noise_var = _forest_noise_var(model, z)
-    if caught is not None:
-        caught.extend(sorted({str(w.message) for w in rec}))
-    return _Fitted(kind, scaler, model, noise_var, _inflation(n))
+    kind: str
+    model: Any
+    z_mean: float = 0.0
+    z_std: float = 1.0
+    noise_var: float = 0.0
+    linv: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def fit(cls, kind: str, Xu: np.ndarray, z: np.ndarray, *, random_state: int, n_restarts: int,
+            noise_floor: float, length_scale_bounds: tuple[float, float], caught: list[str] | None = None
+            ) -> _Latent:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            if kind == "gp":
+                m, s = float(np.mean(z)), float(np.std(z))
+                s = s if s > 1e-12 else 1.0
+                model = _make_gp(Xu.shape[1], noise_floor, random_state, n_restarts, length_scale_bounds)
+                model.fit(Xu, (z - m) / s)
+                out = cls("gp", model, m, s)
+            else:
+                model = _make_forest(random_state, len(z)).fit(Xu, z)
+                out = cls("forest", model, noise_var=_forest_noise_var(model, z))
+        if caught is not None:
+            caught.extend(sorted({str(w.message) for w in rec}))
+        return out
+
+    def predict(self, Xu: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind == "gp":
+            return self._gp(Xu, noise)
+        return self._forest(Xu, noise)
+
+    def _gp(self, Xu: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std (latent units), equal to ``GaussianProcessRegressor.predict(return_std=True)``
+        but with the inverse Cholesky factor precomputed, so the variance is a matrix product."""
+        gp = self.model
+        if self.linv is None:
+            L = gp.L_
+            self.linv = linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True)
+        mu = np.empty(len(Xu))
+        sd = np.empty(len(Xu))
+        alpha = np.ravel(gp.alpha_)
+        for start in range(0, len(Xu), PREDICT_BLOCK):
+            xb = Xu[start : start + PREDICT_BLOCK]
+            k = gp.kernel_(xb, gp.X_train_)
+            mu[start : start + len(xb)] = (k @ alpha) * self.z_std + self.z_mean
+            v = k @ self.linv.T
+            var = gp.kernel_.diag(xb) - np.einsum("ij,ij->i", v, v)
+            if not noise:  # the kernel is signal + WhiteKernel: leave the white noise out
+                var = var - float(gp.kernel_.k2.noise_level)
+            sd[start : start + len(xb)] = np.sqrt(np.clip(var, 0.0, None)) * self.z_std
+        return mu, sd
+
+    def _forest(self, Xu: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Average of the trees and their spread plus the out-of-bag noise, streaming over trees."""
+        s1 = np.zeros(len(Xu))
+        s2 = np.zeros(len(Xu))
+        X32 = np.ascontiguousarray(Xu, dtype=np.float32)  # the public Tree.predict takes float32
+        for tree in self.model.estimators_:
+            p = tree.tree_.predict(X32).reshape(len(X32), -1)[:, 0]
+            s1 += p
+            s2 += p * p
+        t = len(self.model.estimators_)
+        mu = s1 / t
+        return mu, np.sqrt(np.clip(s2 / t - mu * mu, 0.0, None) + (self.noise_var if noise else 0.0))
+
+    def conditioned(self, Xu_all: np.ndarray, z_all: np.ndarray, random_state: int) -> _Latent:
+        """The same model refitted on more data with its hyperparameters kept (GP), or refitted (forest)."""
+        from sklearn.base import clone
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        if self.kind == "gp":
+            model = GaussianProcessRegressor(kernel=self.model.kernel_, optimizer=None, normalize_y=False)
+            model.fit(Xu_all, (z_all - self.z_mean) / self.z_std)
+            return _Latent("gp", model, self.z_mean, self.z_std)
+        model = clone(self.model).fit(Xu_all, z_all)
+        return _Latent("forest", model, noise_var=self.noise_var)
 
 
 # --- the surrogate -----------------------------------------------------------------------------
 
 
-class Surrogate:
-    """A trained surrogate: predictions with uncertainty in target units plus a model card.
+class Surrogate(RegressorMixin, BaseEstimator):
+    """A surrogate model: predictions with honest uncertainty in target units plus a model card.
 
-    Attributes:
-        kind: "gp" or "forest".
-        target: target name ("plqy", "stability", ...).
-        feature_names: names of the columns of ``X``.
-        card: the model card (JSON-serialisable dict, see the module docstring).
-        X_train: training inputs, shape (n_train, d).
-        y_train: training targets in target units, shape (n_train,).
+    Parameters:
+        kind: "gp", "forest" or "auto" (both are cross-validated; the lower RMSE wins).
+        target: target name, for the card and default bounds ("plqy": 0..100 %).
+        bounded: "logit", "log", None, or "auto" (see the module docstring).
+        bounds: (lo, hi) physical bounds of the target; ``hi`` may be None (unbounded above).
+        input_bounds: (lo, hi) arrays of shape (d,): the domain the inputs are scaled by.
+        noise: known measurement noise (one standard uncertainty, target units), the GP's noise floor.
+        length_scale_bounds: GP length-scale bounds in units of the domain (default LENGTH_SCALE_BOUNDS).
+        feature_names: names of the d input columns (checked at prediction, kept in the card).
+        cv: cross-validate (needed for kind="auto" and for the card's error and calibration).
+        n_restarts: GP optimiser restarts.
+        random_state: seed for CV splits, forests and GP restarts.
+
+    Fitted attributes: ``kind_``, ``transform_``, ``X_train_``, ``y_train_``, ``card_``,
+    ``std_inflation_``, ``lo_``, ``span_`` (input scaling), ``latent_``.
     """
 
-    def __init__(self, fitted: _Fitted, transform: _Transform, *, target: str,
-                 feature_names: Sequence[str], X_train: np.ndarray, y_train: np.ndarray,
-                 card: dict[str, Any], random_state: int = 0) -> None:
-        self._fitted = fitted
-        self._transform = transform
+    def __init__(self, kind: Kind = "auto", target: str = "", bounded: Bounded = "auto",
+                 bounds: tuple[float, float | None] | None = None, input_bounds: Any = None,
+                 noise: float | None = None, feature_names: Sequence[str] | None = None, cv: bool = True,
+                 n_restarts: int = 2, random_state: int = 0,
+                 length_scale_bounds: tuple[float, float] = LENGTH_SCALE_BOUNDS) -> None:
+        self.kind = kind
         self.target = target
-        self.feature_names = list(feature_names)
-        self.X_train = X_train
-        self.y_train = y_train
-        self.card = card
+        self.bounded = bounded
+        self.bounds = bounds
+        self.input_bounds = input_bounds
+        self.noise = noise
+        self.feature_names = feature_names
+        self.cv = cv
+        self.n_restarts = n_restarts
         self.random_state = random_state
+        self.length_scale_bounds = length_scale_bounds
 
-    def __repr__(self) -> str:
-        return (f"Surrogate(target={self.target!r}, kind={self.kind!r}, "
-                f"n_train={len(self.y_train)}, features={len(self.feature_names)})")
+    # -- fitting ------------------------------------------------------------------------------------
 
-    @property
-    def kind(self) -> str:
-        return self._fitted.kind
+    def fit(self, X: Any, y: Any, groups: Any = None) -> Surrogate:
+        """Fit on X (n, d) and y (n,) in target units; ``groups`` (e.g. families) adds
+        leave-one-group-out CV, which then drives the choice of kind."""
+        from sklearn.utils.validation import validate_data
 
-    @property
-    def bounds(self) -> tuple[float, float] | None:
-        """Target bounds (target units) for bounded transforms; None otherwise."""
-        t = self._transform
-        if t.kind == "logit":
-            return (t.lo, t.hi)
-        if t.kind == "log":
-            return (0.0, math.inf)
-        return None
+        try:
+            X, y = validate_data(self, X, y, y_numeric=True, accept_sparse=False)
+        except ValueError as exc:  # sklearn's own messages: shape, NaN, sparse, 1-D y, sample counts
+            raise SurrogateError(str(exc)) from None
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float).ravel()
+        names = list(self.feature_names) if self.feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
+        if len(names) != X.shape[1]:
+            raise SurrogateError(f"feature_names has {len(names)} names but X has {X.shape[1]} columns")
+        if len(y) < MIN_TRAIN:
+            raise SurrogateError(f"need at least {MIN_TRAIN} training points, got n_samples = {len(y)}")
+        if self.kind not in ("auto", "gp", "forest"):
+            raise SurrogateError(f"kind must be 'auto', 'gp' or 'forest', not {self.kind!r}")
+        if self.kind == "auto" and not self.cv:
+            raise SurrogateError("kind='auto' chooses the model by cross-validation; set cv=True")
+        g = None
+        if groups is not None:
+            g = np.asarray(groups).ravel()
+            if len(g) != len(y):
+                raise SurrogateError(f"groups has {len(g)} labels but y has {len(y)} values")
+        self.lo_, self.span_ = _input_scaling(X, self.input_bounds)
+        transform = _resolve_transform(self.target, self.bounded, y, self.bounds)
+        z = transform.forward(y)
+        Xu = (X - self.lo_) / self.span_
+        n = len(y)
+        floor = self._noise_floor(z, y, transform)
+        fit_kw = {"random_state": self.random_state, "noise_floor": floor,
+                  "length_scale_bounds": tuple(self.length_scale_bounds)}
 
-    @property
-    def transform(self) -> str | None:
-        return self._transform.kind
+        kinds = ["gp", "forest"] if self.kind == "auto" else [self.kind]
+        cv_random: dict[str, dict[str, Any]] = {}
+        cv_grouped: dict[str, dict[str, Any]] = {}
+        if self.cv:
+            scheme, splits = _cv_splits(n, None, self.random_state, CV_FOLDS)
+            for k in kinds:
+                cv_random[k] = _cv_scores(k, Xu, y, z, transform, splits, scheme, fit_kw)
+            if g is not None and len(np.unique(g)) > 1:
+                gscheme, gsplits = _cv_splits(n, g, self.random_state, CV_FOLDS)
+                for k in kinds:
+                    cv_grouped[k] = _cv_scores(k, Xu, y, z, transform, gsplits, gscheme, fit_kw)
 
-    @property
-    def best_observed(self) -> float:
-        """Largest training target (target units)."""
-        return float(np.max(self.y_train))
+        def score(k: str) -> float:
+            src = cv_grouped.get(k) or cv_random.get(k) or {}
+            r = src.get("rmse")
+            return math.inf if r is None else float(r)
+
+        chosen = min(kinds, key=score)
+        fit_notes: list[str] = []
+        self.latent_ = _Latent.fit(chosen, Xu, z, n_restarts=self.n_restarts, caught=fit_notes, **fit_kw)
+        self.kind_ = chosen
+        self.transform_ = transform
+        self.std_inflation_ = _inflation(n)
+        self.X_train_ = X.copy()
+        self.y_train_ = y.copy()
+        self.feature_names_ = names
+        self.card_ = _card(self, cv_random, cv_grouped, g, [f"fit: {m}" for m in fit_notes], floor)
+        return self
+
+    def _noise_floor(self, z: np.ndarray, y: np.ndarray, transform: _Transform) -> float:
+        """The GP's white-noise floor as a fraction of the standardised latent variance."""
+        n = len(z)
+        floor = SMALL_N_NOISE_FLOOR if n < FEW_POINTS_THRESHOLD else NOISE_FLOOR
+        var = float(np.var(z))
+        if self.noise is not None and self.noise > 0 and var > 0:
+            # the known noise (target units) on the latent scale, through the transform's slope
+            dz = np.gradient(transform.forward(np.array([np.median(y) - self.noise, np.median(y) + self.noise])))
+            latent_sd = float(np.abs(dz[0])) if np.isfinite(dz[0]) else 0.0
+            floor = max(floor, min(0.9, latent_sd**2 / var))
+        return floor
+
+    # -- prediction ---------------------------------------------------------------------------------
 
     def _check_X(self, X: Any) -> np.ndarray:
+        from scipy import sparse
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "latent_")
+        if sparse.issparse(X):
+            raise SurrogateError("sparse input is not supported: pass a dense array")
         X = np.asarray(X, dtype=float)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            try:
+                validate_data(self, X, reset=False, ensure_all_finite=False)
+            except ValueError as exc:  # sklearn's own message (1-D input, feature count)
+                raise SurrogateError(f"{exc} (features: {self.feature_names_})") from None
             raise SurrogateError(
-                f"X must have shape (n, {len(self.feature_names)}) for features "
-                f"{self.feature_names}, got {X.shape}"
+                f"X must have shape (n, {self.n_features_in_}) for features {self.feature_names_}, got {X.shape}"
             )
         if not np.all(np.isfinite(X)):
             raise SurrogateError("X contains NaN or infinite values")
         return X
 
     def scaled(self, X: Any) -> np.ndarray:
-        """Inputs in the model's standardised feature space, shape (n, d)."""
-        return self._fitted.scaler.transform(self._check_X(X))
+        """Inputs scaled to the unit cube of the domain, shape (n, d)."""
+        return (self._check_X(X) - self.lo_) / self.span_
 
-    def predict_latent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Gaussian mean and std on the latent (transformed) scale, each shape (n,)."""
-        return self._fitted.latent(self._check_X(X))
+    def predict_latent(self, X: Any, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Gaussian mean and std on the latent (transformed) scale, each shape (n,); the std
+        includes the few-points widening (``std_inflation_``) and, unless ``noise=False``, the
+        measurement noise (``noise=False``: the uncertainty of the underlying function, what
+        expected improvement needs)."""
+        Xu = self.scaled(X)
+        mu, sd = self.latent_.predict(Xu, noise)
+        return mu, sd * self.std_inflation_
 
-    def predict(self, X: Any, return_std: bool = True) -> Any:
+    def predict(self, X: Any, return_std: bool = False, noise: bool = True) -> Any:
         """Predicted mean (and std) in target units, each shape (n,).
 
         For transformed targets these are the moments of the back-transformed distribution
-        (see module docstring), so the mean of a logit-PLQY model is always within 0..100 %.
+        (see module docstring), so the mean of a logit-PLQY model is always within 0..100 %. The
+        std is that of a new measurement; ``noise=False`` gives that of the noise-free function.
         """
-        mu, sd = self.predict_latent(X)
-        mean, std = self._transform.moments(mu, sd)
+        mu, sd = self.predict_latent(X, noise)
+        mean, std = self.transform_.moments(mu, sd)
         return (mean, std) if return_std else mean
 
     def predict_interval(self, X: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -467,72 +564,83 @@ class Surrogate:
             raise SurrogateError(f"level must be between 0 and 1 (exclusive), got {level}")
         mu, sd = self.predict_latent(X)
         q = stats.norm.ppf(0.5 + level / 2)
-        return self._transform.inverse(mu - q * sd), self._transform.inverse(mu + q * sd)
+        return self.transform_.inverse(mu - q * sd), self.transform_.inverse(mu + q * sd)
 
     def condition_on(self, X_new: Any, y_new_latent: Any) -> Surrogate:
-        """A copy refitted with extra (e.g. fantasised) observations, hyperparameters fixed.
+        """A copy fitted with extra (e.g. fantasised) observations, GP hyperparameters kept.
 
-        ``y_new_latent`` is on the latent scale (what :meth:`predict_latent` returns). For a GP
-        the kernel hyperparameters are kept (no re-optimisation); a forest is refitted on a copy.
-        Used by the kriging-believer batch selection; the card is not updated.
-        """
-        from sklearn.base import clone
-        from sklearn.gaussian_process import GaussianProcessRegressor
-
+        ``y_new_latent`` is on the latent scale (what :meth:`predict_latent` returns). Used by the
+        kriging-believer batch selection; the card is not updated."""
         X_new = self._check_X(X_new)
         z_new = np.atleast_1d(np.asarray(y_new_latent, dtype=float))
-        f = self._fitted
-        Xs_new = f.scaler.transform(X_new)
-        if f.kind == "gp":
-            gp = f.model
-            Xs = np.vstack([gp.X_train_, Xs_new])
-            z_old = np.ravel(gp.y_train_) * np.ravel(gp._y_train_std)[0] + np.ravel(
-                gp._y_train_mean)[0]
-            model = GaussianProcessRegressor(kernel=gp.kernel_, optimizer=None, normalize_y=True)
-            model.fit(Xs, np.concatenate([z_old, z_new]))
-            fitted = _Fitted("gp", f.scaler, model, 0.0, f.std_inflation)
-        else:
-            model = clone(f.model)
-            z_old = self._transform.forward(self.y_train)
-            Xs = np.vstack([f.scaler.transform(self.X_train), Xs_new])
-            model.fit(Xs, np.concatenate([z_old, z_new]))
-            fitted = _Fitted("forest", f.scaler, model, f.noise_var, f.std_inflation)
+        X_all = np.vstack([self.X_train_, X_new])
+        z_all = np.concatenate([self.transform_.forward(self.y_train_), z_new])
         out = copy.copy(self)
-        out._fitted = fitted
-        out.X_train = np.vstack([self.X_train, X_new])
-        out.y_train = np.concatenate([self.y_train, self._transform.inverse(z_new)])
+        out.latent_ = self.latent_.conditioned((X_all - self.lo_) / self.span_, z_all, self.random_state)
+        out.X_train_ = X_all
+        out.y_train_ = np.concatenate([self.y_train_, self.transform_.inverse(z_new)])
         return out
 
-    # -- persistence ----------------------------------------------------------------------------
+    @property
+    def target_bounds_(self) -> tuple[float, float] | None:
+        """Target bounds (target units) of a bounded transform; None otherwise."""
+        t = self.transform_
+        if t.kind == "logit":
+            return (t.lo, t.hi)
+        if t.kind == "log":
+            return (0.0, math.inf)
+        return None
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = True  # a GP with a noise floor on 10-point toy data
+        return tags
+
+    # -- persistence --------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
         """Write the model as a skops file and its card as ``<path>.card.json``; return path."""
         import skops.io as sio
 
         path = Path(path)
-        f = self._fitted
-        t = self._transform
+        lat, t = self.latent_, self.transform_
         state = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
-            "kind": f.kind,
-            "scaler": f.scaler,
-            "model": f.model,
-            "noise_var": float(f.noise_var),
-            "std_inflation": float(f.std_inflation),
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
+                       if k != "input_bounds"},
+            "kind": lat.kind,
+            "model": lat.model,
+            "z_mean": float(lat.z_mean),
+            "z_std": float(lat.z_std),
+            "noise_var": float(lat.noise_var),
+            "std_inflation": float(self.std_inflation_),
+            "lo": np.ascontiguousarray(self.lo_, dtype=float),
+            "span": np.ascontiguousarray(self.span_, dtype=float),
             "transform": t.kind or "none",
-            "bounds": [float(t.lo), float(t.hi)],
-            "target": self.target,
-            "feature_names": list(self.feature_names),
-            "X_train": np.ascontiguousarray(self.X_train, dtype=float),
-            "y_train": np.ascontiguousarray(self.y_train, dtype=float),
-            "random_state": int(self.random_state),
-            "card_json": json.dumps(self.card),
+            "transform_bounds": [float(t.lo), float(t.hi)],
+            "feature_names": list(self.feature_names_),
+            "X_train": np.ascontiguousarray(self.X_train_, dtype=float),
+            "y_train": np.ascontiguousarray(self.y_train_, dtype=float),
+            "card_json": json.dumps(self.card_),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         sio.dump(state, path)
-        card_path(path).write_text(json.dumps(self.card, indent=2), encoding="utf-8")
+        card_path(path).write_text(json.dumps(self.card_, indent=2), encoding="utf-8")
         return path
+
+
+def _input_scaling(X: np.ndarray, input_bounds: Any) -> tuple[np.ndarray, np.ndarray]:
+    if input_bounds is not None:
+        lo = np.asarray(input_bounds[0], dtype=float).ravel()
+        hi = np.asarray(input_bounds[1], dtype=float).ravel()
+        if lo.shape != (X.shape[1],) or hi.shape != (X.shape[1],):
+            raise SurrogateError(f"input_bounds must be two arrays of length {X.shape[1]}")
+    else:
+        lo, hi = X.min(axis=0), X.max(axis=0)
+    span = hi - lo
+    span = np.where(np.isfinite(span) & (span > 1e-12), span, 1.0)
+    return lo.astype(float), span.astype(float)
 
 
 def card_path(path: str | Path) -> Path:
@@ -582,7 +690,7 @@ def load_surrogate(path: str | Path) -> Surrogate:
     if unknown:
         raise ModelLoadError(
             f"refusing to load {path}: it contains untrusted types {', '.join(unknown)}; "
-            "only matdb surrogate files (GP / random forest + StandardScaler) are accepted"
+            "only matdb surrogate files (GP / random forest) are accepted"
         )
     try:
         state = sio.load(path, trusted=sorted(listed))
@@ -593,7 +701,7 @@ def load_surrogate(path: str | Path) -> Surrogate:
     if state.get("format_version") != _FORMAT_VERSION:
         raise ModelLoadError(
             f"{path} has surrogate format version {state.get('format_version')}, "
-            f"this matdb reads version {_FORMAT_VERSION}"
+            f"this matdb reads version {_FORMAT_VERSION} (train the model again)"
         )
     card = json.loads(state["card_json"])
     X = np.asarray(state["X_train"], dtype=float)
@@ -603,10 +711,22 @@ def load_surrogate(path: str | Path) -> Surrogate:
     kind = state["kind"]
     if kind not in ("gp", "forest"):
         raise ModelLoadError(f"{path}: unknown model kind {kind!r}")
-    fitted = _Fitted(kind, state["scaler"], state["model"], float(state["noise_var"]),
-                     float(state["std_inflation"]))
-    lo, hi = state["bounds"]
-    transform = _Transform(None if state["transform"] == "none" else state["transform"], lo, hi)
+    params = dict(state["params"])
+    for k in ("bounds", "length_scale_bounds"):
+        if isinstance(params.get(k), list):
+            params[k] = tuple(params[k])
+    s = Surrogate(**params)
+    s.latent_ = _Latent(kind, state["model"], float(state["z_mean"]), float(state["z_std"]),
+                        float(state["noise_var"]))
+    lo, hi = state["transform_bounds"]
+    s.transform_ = _Transform(None if state["transform"] == "none" else state["transform"], lo, hi)
+    s.kind_ = kind
+    s.std_inflation_ = float(state["std_inflation"])
+    s.lo_, s.span_ = np.asarray(state["lo"], float), np.asarray(state["span"], float)
+    s.X_train_, s.y_train_ = X, y
+    s.feature_names_ = list(state["feature_names"])
+    s.n_features_in_ = X.shape[1]
+    s.card_ = card
     saved_sklearn = card.get("versions", {}).get("scikit-learn")
     now = _versions()["scikit-learn"]
     if saved_sklearn and saved_sklearn != now:
@@ -614,25 +734,30 @@ def load_surrogate(path: str | Path) -> Surrogate:
             f"{path} was trained with scikit-learn {saved_sklearn}, running {now}; "
             "predictions may differ slightly", UserWarning, stacklevel=2,
         )
-    return Surrogate(fitted, transform, target=state["target"],
-                     feature_names=state["feature_names"], X_train=X, y_train=y, card=card,
-                     random_state=int(state["random_state"]))
+    return s
 
 
 # --- training ----------------------------------------------------------------------------------
 
 
 def _resolve_transform(target: str, bounded: Bounded, y: np.ndarray,
-                       bounds: tuple[float, float] | None) -> _Transform:
-    known = bounds if bounds is not None else target_bounds(target)
+                       bounds: tuple[float, float | None] | None) -> _Transform:
+    known: tuple[float, float | None] | None = bounds if bounds is not None else target_bounds(target)
+    two_sided = known is not None and known[1] is not None and math.isfinite(float(known[1]))
     if bounded == "auto":
-        bounded = "logit" if known is not None else None
+        if two_sided:
+            bounded = "logit"
+        elif (known is not None and known[0] is not None and float(known[0]) >= 0 and len(y) and np.all(y > 0)
+              and float(np.max(y) / np.min(y)) > LOG_RATIO):
+            bounded = "log"
+        else:
+            bounded = None
     if bounded == "logit":
-        if known is None:
+        if not two_sided:
             raise SurrogateError(
                 f"bounded='logit' needs the bounds of target '{target}'; pass bounds=(lo, hi)"
             )
-        lo, hi = float(known[0]), float(known[1])
+        lo, hi = float(known[0]), float(known[1])  # type: ignore[index,arg-type]
         if not hi > lo:
             raise SurrogateError(f"bounds must satisfy lo < hi, got {known}")
         tol = 1e-9 * max(1.0, abs(hi - lo))
@@ -666,9 +791,8 @@ def _cv_splits(n: int, groups: np.ndarray | None, random_state: int, folds: int
     )
 
 
-def _cv_scores(kind: str, X: np.ndarray, y: np.ndarray, z: np.ndarray, transform: _Transform,
-               splits: list[tuple[np.ndarray, np.ndarray]], scheme: str,
-               random_state: int) -> dict[str, Any]:
+def _cv_scores(kind: str, Xu: np.ndarray, y: np.ndarray, z: np.ndarray, transform: _Transform,
+               splits: list[tuple[np.ndarray, np.ndarray]], scheme: str, fit_kw: dict[str, Any]) -> dict[str, Any]:
     """Held-out RMSE/MAE (target units) and 68/95 % interval coverage."""
     n = len(y)
     mean = np.full(n, np.nan)
@@ -677,8 +801,9 @@ def _cv_scores(kind: str, X: np.ndarray, y: np.ndarray, z: np.ndarray, transform
     for train, test in splits:
         if len(train) < MIN_TRAIN:
             continue
-        fitted = _fit_latent(kind, X[train], z[train], random_state, n_restarts=0)
-        mu, sd = fitted.latent(X[test])
+        lat = _Latent.fit(kind, Xu[train], z[train], n_restarts=0, **fit_kw)
+        mu, sd = lat.predict(Xu[test])
+        sd = sd * _inflation(len(train))
         mean[test] = transform.moments(mu, sd)[0]
         for level in (68, 95):
             q = stats.norm.ppf(0.5 + level / 200)
@@ -704,111 +829,29 @@ def _cv_scores(kind: str, X: np.ndarray, y: np.ndarray, z: np.ndarray, transform
     return out
 
 
-def train_surrogate(
-    X: Any,
-    y: Any,
-    *,
-    feature_names: Sequence[str],
-    target: str,
-    groups: Any = None,
-    kind: Kind = "auto",
-    bounded: Bounded = "auto",
-    bounds: tuple[float, float] | None = None,
-    random_state: int = 0,
-    cv: bool = True,
-    n_restarts: int = 2,
-) -> Surrogate:
-    """Train a surrogate for one target.
-
-    Args:
-        X: features, array of shape (n_train, d) (e.g. composition descriptors).
-        y: target values in target units (PLQY in %, stability 0..1), shape (n_train,).
-        feature_names: the d column names of X (kept in the card; checked at prediction).
-        target: target name; selects default bounds ("plqy": 0..100, "stability": 0..1).
-        groups: optional group label per row (e.g. the family); with more than one distinct
-            group, leave-one-group-out CV is also run and drives the choice of model kind.
-        kind: "gp", "forest" or "auto" (both, the lower CV RMSE wins).
-        bounded: "logit", "log", None, or "auto" (logit when the target has bounds).
-        bounds: (lo, hi) target bounds overriding the defaults.
-        random_state: seed for CV splits, forests and GP optimizer restarts.
-        cv: run cross-validation (needed for kind="auto"; off only for fast inner loops, and
-            the card then says so in its warnings).
-        n_restarts: GP optimizer restarts for the final fit.
-
-    Raises:
-        SurrogateError: bad shapes, non-finite values, fewer than MIN_TRAIN points, targets
-            outside their bounds, unknown kind.
-    """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float).ravel()
-    names = list(feature_names)
-    if X.ndim != 2:
-        raise SurrogateError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
-    if len(y) != len(X):
-        raise SurrogateError(f"X has {len(X)} rows but y has {len(y)} values")
-    if len(names) != X.shape[1]:
-        raise SurrogateError(
-            f"feature_names has {len(names)} names but X has {X.shape[1]} columns"
-        )
-    if len(y) < MIN_TRAIN:
-        raise SurrogateError(f"need at least {MIN_TRAIN} training points, got {len(y)}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise SurrogateError("X and y must be finite (no NaN/inf); drop or impute missing values")
-    if kind not in ("auto", "gp", "forest"):
-        raise SurrogateError(f"kind must be 'auto', 'gp' or 'forest', not {kind!r}")
-    if kind == "auto" and not cv:
-        raise SurrogateError("kind='auto' chooses the model by cross-validation; set cv=True")
-    g = None
-    if groups is not None:
-        g = np.asarray(groups).ravel()
-        if len(g) != len(y):
-            raise SurrogateError(f"groups has {len(g)} labels but y has {len(y)} values")
-    transform = _resolve_transform(target, bounded, y, bounds)
-    z = transform.forward(y)
-    n = len(y)
-    notes: list[str] = []
-
-    kinds = ["gp", "forest"] if kind == "auto" else [kind]
-    cv_random: dict[str, dict[str, Any]] = {}
-    cv_grouped: dict[str, dict[str, Any]] = {}
-    if cv:
-        scheme, splits = _cv_splits(n, None, random_state, CV_FOLDS)
-        for k in kinds:
-            cv_random[k] = _cv_scores(k, X, y, z, transform, splits, scheme, random_state)
-        if g is not None and len(np.unique(g)) > 1:
-            gscheme, gsplits = _cv_splits(n, g, random_state, CV_FOLDS)
-            for k in kinds:
-                cv_grouped[k] = _cv_scores(k, X, y, z, transform, gsplits, gscheme, random_state)
-
-    def score(k: str) -> float:
-        src = cv_grouped.get(k) or cv_random.get(k) or {}
-        r = src.get("rmse")
-        return math.inf if r is None else float(r)
-
-    chosen = min(kinds, key=score)
-    fit_notes: list[str] = []
-    fitted = _fit_latent(chosen, X, z, random_state, n_restarts, caught=fit_notes)
-    notes.extend(f"fit: {m}" for m in fit_notes)
-
+def _card(s: Surrogate, cv_random: dict[str, Any], cv_grouped: dict[str, Any], g: np.ndarray | None,
+          notes: list[str], noise_floor: float) -> dict[str, Any]:
+    """The model card of a fitted surrogate (see the module docstring)."""
+    chosen, transform, y, n = s.kind_, s.transform_, s.y_train_, len(s.y_train_)
+    notes = list(notes)
     if n < FEW_POINTS_THRESHOLD:
         notes.insert(0,
             f"only {n} training points (< {FEW_POINTS_THRESHOLD}): CV error and calibration are "
-            f"rough estimates; intervals are widened by a factor {fitted.std_inflation:.2f}"
+            f"rough estimates; intervals are widened by a factor {s.std_inflation_:.2f}"
         )
-    if not cv:
+    if not s.cv:
         notes.append("no cross-validation was run: CV error and calibration are unknown")
     if transform.kind == "logit":
-        clipped = int(np.sum((y - transform.lo) / (transform.hi - transform.lo) < LOGIT_EPS)
-                      + np.sum((y - transform.lo) / (transform.hi - transform.lo) > 1 - LOGIT_EPS))
+        frac = (y - transform.lo) / (transform.hi - transform.lo)
+        clipped = int(np.sum(frac < LOGIT_EPS) + np.sum(frac > 1 - LOGIT_EPS))
         if clipped:
             notes.append(f"{clipped} target value(s) at a bound were clipped to "
                          f"{LOGIT_EPS:g} of the range for the logit transform")
     main_cv = cv_random.get(chosen)
     grouped_rmse = (cv_grouped.get(chosen) or {}).get("rmse")
-    if grouped_rmse is not None and main_cv and main_cv.get("rmse"):
-        if grouped_rmse > 1.5 * main_cv["rmse"]:
-            notes.append("leave-one-group-out error is much larger than random-split error: "
-                         "predictions for an unseen family are unreliable")
+    if grouped_rmse is not None and main_cv and main_cv.get("rmse") and grouped_rmse > 1.5 * main_cv["rmse"]:
+        notes.append("leave-one-group-out error is much larger than random-split error: "
+                     "predictions for an unseen family are unreliable")
     calibration = None
     if main_cv and main_cv.get("n_heldout"):
         calibration = {
@@ -826,37 +869,50 @@ def train_surrogate(
                 f"calibration is based on {main_cv['n_heldout']} held-out points only; "
                 "the coverage fractions are not a reliable calibration claim"
             )
-
+    lat = s.latent_
     model_info: dict[str, Any]
     if chosen == "gp":
-        model_info = {"kernel": str(fitted.model.kernel_),
-                      "log_marginal_likelihood": float(fitted.model.log_marginal_likelihood_value_)}
+        model_info = {"kernel": str(lat.model.kernel_),
+                      "log_marginal_likelihood": float(lat.model.log_marginal_likelihood_value_),
+                      "length_scale_bounds": list(s.length_scale_bounds), "noise_floor": noise_floor}
     else:
-        model_info = {"n_estimators": N_TREES,
-                      "oob_noise_std_latent": math.sqrt(fitted.noise_var)}
-    card: dict[str, Any] = {
-        "schema": "matdb.surrogate-card/1",
-        "target": target,
-        "unit": _target_unit(target),
+        model_info = {"n_estimators": N_TREES, "oob_noise_std_latent": math.sqrt(lat.noise_var)}
+    return {
+        "schema": "matdb.surrogate-card/2",
+        "target": s.target,
+        "unit": _target_unit(s.target),
         "transform": transform.kind,
         "bounds": [transform.lo, transform.hi] if transform.kind == "logit" else None,
         "kind": chosen,
-        "kind_requested": kind,
+        "kind_requested": s.kind,
         "model": model_info,
         "cv": main_cv,
         "cv_grouped": cv_grouped.get(chosen),
         "cv_all_kinds": {"random": cv_random, "grouped": cv_grouped},
         "calibration": calibration,
-        "std_inflation": fitted.std_inflation,
-        "feature_names": names,
-        "n_features": X.shape[1],
+        "std_inflation": s.std_inflation_,
+        "feature_names": list(s.feature_names_),
+        "n_features": s.n_features_in_,
         "n_train": n,
         "n_groups": int(len(np.unique(g))) if g is not None else None,
-        "training_data_sha256": training_hash(X, y),
-        "random_state": random_state,
+        "training_data_sha256": training_hash(s.X_train_, y),
+        "random_state": s.random_state,
         "versions": _versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "warnings": notes,
     }
-    return Surrogate(fitted, transform, target=target, feature_names=names, X_train=X.copy(),
-                     y_train=y.copy(), card=card, random_state=random_state)
+
+
+def train_surrogate(X: Any, y: Any, *, feature_names: Sequence[str], target: str, groups: Any = None,
+                    kind: Kind = "auto", bounded: Bounded = "auto", bounds: tuple[float, float | None] | None = None,
+                    input_bounds: Any = None, noise: float | None = None, random_state: int = 0, cv: bool = True,
+                    n_restarts: int = 2) -> Surrogate:
+    """``Surrogate(...).fit(X, y, groups)`` in one call (see :class:`Surrogate` for the arguments).
+
+    Raises:
+        SurrogateError: bad shapes, non-finite values, fewer than MIN_TRAIN points, targets
+            outside their bounds, unknown kind.
+    """
+    return Surrogate(kind=kind, target=target, bounded=bounded, bounds=bounds, input_bounds=input_bounds,
+                     noise=noise, feature_names=feature_names, cv=cv, n_restarts=n_restarts,
+                     random_state=random_state).fit(X, y, groups)

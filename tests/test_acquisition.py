@@ -1,4 +1,5 @@
-"""Acquisition functions, batch selection and Pareto helpers (screening.acquisition/pareto)."""
+"""Acquisition functions and Pareto helpers (screening.acquisition/pareto); batches are the
+proposer's (tests/test_optimizer.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from screening.acquisition import (
     expected_improvement,
     match_made,
     probability_of_improvement,
-    select_batch,
     upper_confidence_bound,
 )
 from screening.pareto import (
@@ -21,7 +21,6 @@ from screening.pareto import (
     pareto_mask,
     scalarize,
 )
-from screening.surrogate import train_surrogate
 
 # Phi(1) = 0.841344746068543, phi(1) = 0.241970724519143,
 # Phi(-0.5) = 0.308537538725987, phi(0.5) = 0.352065326764300
@@ -58,66 +57,6 @@ def test_ei_is_monotone_in_mean_and_sigma():
     assert np.all(np.diff(expected_improvement(np.zeros(30), sig, 0.5)) > 0)
 
 
-@pytest.fixture(scope="module")
-def sine_gp():
-    rng = np.random.default_rng(3)
-    X = np.array([[0.5], [2.0], [3.5], [5.0], [6.5], [8.0], [9.5]])
-    y = np.sin(X[:, 0]) + rng.normal(0, 0.01, len(X))
-    return train_surrogate(X, y, feature_names=["x"], target="y", kind="gp", bounded=None,
-                           cv=False, n_restarts=0)
-
-
-def _min_gap(x: np.ndarray) -> float:
-    x = np.sort(np.ravel(x))
-    return float(np.min(np.diff(x)))
-
-
-def test_kriging_believer_picks_diverse_points(sine_gp):
-    grid = np.linspace(0, 10, 201)[:, None]  # spacing 0.05
-    greedy = select_batch(sine_gp, grid, 4, method="greedy", acquisition="ucb")
-    believer = select_batch(sine_gp, grid, 4, method="believer", acquisition="ucb")
-    assert len(set(believer.tolist())) == 4
-    # greedy clusters on neighbouring grid points; the believer spreads out
-    assert _min_gap(grid[greedy]) < 0.11
-    assert _min_gap(grid[believer]) > 0.5
-    # the first pick is the same: the believer only changes later picks
-    assert believer[0] == greedy[0]
-
-
-def test_local_penalization_picks_diverse_points(sine_gp):
-    grid = np.linspace(0, 10, 201)[:, None]
-    picks = select_batch(sine_gp, grid, 4, method="penalization", acquisition="ei")
-    greedy = select_batch(sine_gp, grid, 4, method="greedy", acquisition="ei")
-    assert len(set(picks.tolist())) == 4
-    assert _min_gap(grid[greedy]) < 0.11
-    assert _min_gap(grid[picks]) > 0.15
-
-
-@pytest.mark.parametrize("method", ["greedy", "believer", "penalization"])
-def test_never_reproposes_made_experiments(sine_gp, method):
-    grid = np.linspace(0, 10, 101)[:, None]
-    first = select_batch(sine_gp, grid, 3, method=method, acquisition="ucb")
-    made = grid[first] + 1e-9  # the same experiments, up to round-off
-    again = select_batch(sine_gp, grid, 3, method=method, acquisition="ucb", X_made=made,
-                         tol=1e-6)
-    assert not set(first.tolist()) & set(again.tolist())
-    # training inputs are excluded too
-    train_hit = match_made(grid[again], sine_gp.X_train, 1e-6)
-    assert not train_hit.any()
-    mask = np.zeros(len(grid), bool)
-    mask[again] = True
-    third = select_batch(sine_gp, grid, 3, method=method, acquisition="ucb", X_made=made,
-                         exclude_mask=mask)
-    assert not set(third.tolist()) & (set(first.tolist()) | set(again.tolist()))
-
-
-def test_batch_smaller_than_requested_warns(sine_gp):
-    grid = np.array([[1.0], [1.0 + 1e-9], [4.2], [0.5]])  # 0.5 is a training point
-    with pytest.warns(UserWarning, match="only 2 candidate"):
-        picks = select_batch(sine_gp, grid, 3, method="believer")
-    assert sorted(picks.tolist()) in ([0, 2], [1, 2])
-
-
 def test_match_made_tolerance_per_feature():
     cand = np.array([[0.5, 10.0], [0.5, 10.4], [0.52, 10.0]])
     made = np.array([[0.5, 10.0]])
@@ -127,18 +66,6 @@ def test_match_made_tolerance_per_feature():
     with pytest.raises(AcquisitionError, match="features"):
         match_made(cand, np.zeros((1, 3)))
 
-
-def test_select_batch_rejects_bad_arguments(sine_gp):
-    grid = np.linspace(0, 10, 11)[:, None]
-    with pytest.raises(AcquisitionError, match="method"):
-        select_batch(sine_gp, grid, 2, method="random")
-    with pytest.raises(AcquisitionError, match="exclude_mask"):
-        select_batch(sine_gp, grid, 2, exclude_mask=np.zeros(3, bool))
-    with pytest.raises(AcquisitionError, match="acquisition"):
-        select_batch(sine_gp, grid, 2, acquisition="thompson")
-
-
-# --- Pareto ------------------------------------------------------------------------------------
 
 # maximise both: A(1,5) B(2,4) C(3,3) D(2,2)<-B,C  E(0,4)<-A  F = C duplicate  G(4,1)
 HAND = np.array([[1, 5], [2, 4], [3, 3], [2, 2], [0, 4], [3, 3], [4, 1]], dtype=float)

@@ -21,6 +21,7 @@ from screening.candidates import (
     iter_candidates,
     load_spaces,
     rank_candidates,
+    space_from_dict,
     tolerance_factor,
 )
 from screening.surrogate import train_surrogate
@@ -37,17 +38,45 @@ constraints:
 """
 
 
-def test_default_space_is_a_full_grid():
+def grid_space(slug: str, **constraints) -> CandidateSpace:
+    """A grid space (21 values per parameter, 8 milling times) as a user asks for one."""
+    fam = get_family(slug)
+    (sp,) = space_from_dict({
+        "family": slug, "sampling": "grid",
+        "parameters": {p: {"min": fam.parameters[p].min, "max": fam.parameters[p].max,
+                           "step": (fam.parameters[p].max - fam.parameters[p].min) / 20} for p in fam.parameters},
+        "process": {"milling_time_min": {"values": [10, 20, 30, 45, 60, 90, 120, 180]}},
+        "constraints": constraints,
+    })
+    return sp
+
+
+def test_default_spaces_are_continuous_over_the_studied_ranges():
     sp = default_space("FASnIBr")
+    assert sp.sampling == "continuous"
     assert sp.columns == ["z", "milling_time_min", "additive_mol_pct"]
-    assert sp.size == 21 * 8 * 7
+    dom = sp.domain()
+    assert [(v.name, v.lo, v.hi, v.resolution) for v in dom.variables] == [
+        ("z", 0.0, 3.0, pytest.approx(0.03)), ("milling_time_min", 2.0, 120.0, 1.0),
+        ("additive_mol_pct", 0.0, 150.0, 1.0)]
     df = pd.concat(sp.iter_chunks(1000), ignore_index=True)
-    assert len(df) == sp.size
-    assert df["candidate_id"].tolist() == list(range(sp.size))
-    assert not df.duplicated(sp.columns).any()
-    assert sorted(df["z"].unique()) == pytest.approx(np.linspace(0, 3, 21))
-    composite = default_space("CsPbI3-agZIF62")
-    assert "sintering_temperature_C" in composite.columns and "X" in composite.columns
+    assert len(df) == sp.size and not df.duplicated(sp.columns).any()
+    assert df["milling_time_min"].between(2, 120).all()
+    # the composite's default space holds no pure glass (X = 0 contains no emitter) and no pure CsPbI3
+    composite = default_space("CsPbI3-agZIF62").domain()
+    x = composite.variables[composite.names.index("X")]
+    t = composite.variables[composite.names.index("sintering_temperature_C")]
+    assert (x.lo, x.hi, x.resolution) == (0.01, 0.85, 0.01)
+    assert (t.lo, t.hi, t.resolution) == (150.0, 400.0, 5.0)
+    # solution-processed films: no milling axes offered for FAPb(I,Br)3
+    assert default_space("FAPbIBr").columns == ["x"]
+    user = Family.from_dict({"slug": "CsFAMA", "structure": "ABX3",
+                             "parameters": {"a": {"min": 0, "max": 0.5}, "b": {"min": 0, "max": 1}},
+                             "sites": {"A": {"Cs": "a", "FA": "b", "MA": "1-a-b"}, "B": {"Pb": 1}, "X": {"I": 1}}})
+    usp = default_space(user)
+    assert usp.columns == ["a", "b"]  # a lab's own family: its parameters, no invented process axes
+    pts = usp.domain().sample(500)
+    assert ((pts["a"] + pts["b"]) <= 1 + 1e-9).all()  # the A-site simplex as a linear constraint
 
 
 def test_yaml_space_from_the_issue(tmp_path):
@@ -96,7 +125,7 @@ def test_tolerance_factor_hand_value_and_agreement_with_descriptors():
 
 
 def test_tolerance_window_filters_compositions():
-    sp = default_space("FAMAPbI3", tolerance_factor=(0.95, 1.0))
+    sp = grid_space("FAMAPbI3", tolerance_factor=(0.95, 1.0))
     df = pd.concat(sp.iter_chunks(), ignore_index=True)
     fam = sp.family
     r = {s: fam.species(s).radius("XII" if s in ("FA", "MA") else "VI")
@@ -125,7 +154,7 @@ def test_pb_free_excludes_pb_families():
 
 
 def test_element_exclusion_on_a_mixed_site():
-    sp = default_space("FAPbIBr", exclude_elements=["Br"])
+    sp = grid_space("FAPbIBr", exclude_elements=["Br"])
     df = pd.concat(sp.iter_chunks(), ignore_index=True)
     assert df["x"].unique().tolist() == [0.0]  # only the pure iodide has no Br
     with pytest.raises(CandidateSpaceError, match="not an element symbol"):
@@ -141,7 +170,7 @@ def test_vectorised_constraints_match_family_validate():
         "sites": {"A": {"Cs": 1}, "B": {"Pb": "1-x-y", "Bi": "x", "Ag": "y"}, "X": {"I": 1}},
     })
     grid = Dimension("x", min=0, max=1, step=0.25)
-    sp = CandidateSpace(fam, {"x": grid, "y": Dimension("y", min=0, max=1, step=0.25)})
+    sp = CandidateSpace(fam, {"x": grid, "y": Dimension("y", min=0, max=1, step=0.25)}, sampling="grid")
     raw = sp.raw_chunk(0, sp.size)
     expected = []
     for x, y in zip(raw["x"], raw["y"], strict=True):
@@ -165,7 +194,7 @@ def test_space_errors_name_the_field(tmp_path):
         load_spaces(unknown)
     assert exc.value.field == "constraints"
     cont = tmp_path / "c.yaml"
-    cont.write_text("family: FASnIBr\nprocess:\n  aging_time_h: {min: 0, max: 168}\n")
+    cont.write_text("family: FASnIBr\nsampling: grid\nprocess:\n  aging_time_h: {min: 0, max: 168}\n")
     with pytest.raises(CandidateSpaceError, match="aging_time_h has no step"):
         load_spaces(cont)
     with pytest.raises(CompositionError, match="unknown family"):
@@ -224,7 +253,7 @@ def featurize(df: pd.DataFrame) -> np.ndarray:
 
 @cache
 def models():
-    spaces = tuple(default_spaces(["FAMAPbI3", "FASnIBr", "FAPbIBr"]))
+    spaces = tuple(grid_space(s) for s in ["FAMAPbI3", "FASnIBr", "FAPbIBr"])
     rng = np.random.default_rng(0)
     frames = [sp.raw_chunk(0, sp.size).sample(12, random_state=1) for sp in spaces]
     train = pd.concat(frames, ignore_index=True)
@@ -267,9 +296,9 @@ def test_chunked_ranking_equals_unchunked():
     allc = pd.concat(iter_candidates(spaces, 10**7), ignore_index=True)
     X = featurize(allc)
     score = 0.0
-    for s in sur.values():
-        mu, sd = s.predict(X)
-        score = score + 0.5 * (mu + 2 * sd) / (s.bounds[1] - s.bounds[0])
+    for s in sur.values():  # UCB on the latent scale, divided by the latent range of the training data
+        mu, sd = s.predict_latent(X, noise=False)
+        score = score + 0.5 * (mu + 2 * sd) / np.ptp(s.transform_.forward(s.y_train_))
     best = np.argsort(-score, kind="stable")[:25]
     assert whole["acquisition"].to_numpy() == pytest.approx(score[best], rel=1e-9)
 

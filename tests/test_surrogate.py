@@ -51,7 +51,7 @@ def plqy_model(kind: str = "gp"):
 def test_gp_calibration_on_known_noise():
     """y = sin(x) + N(0, 0.1^2): 68 % intervals hold ~68 % of fresh and held-out points."""
     s = sine_gp()
-    card = s.card
+    card = s.card_
     assert card["kind"] == "gp"
     assert card["calibration"]["68"]["reliable"] is True
     assert 0.55 <= card["cv"]["coverage_68"] <= 0.80
@@ -66,19 +66,19 @@ def test_gp_calibration_on_known_noise():
     assert np.mean((yt >= lo) & (yt <= hi)) == pytest.approx(0.68, abs=0.1)
     lo95, hi95 = s.predict_interval(Xt, 0.95)
     assert np.mean((yt >= lo95) & (yt <= hi95)) == pytest.approx(0.95, abs=0.04)
-    mean, std = s.predict(Xt)
+    mean, std = s.predict(Xt, return_std=True)
     assert np.sqrt(np.mean((mean - np.sin(Xt[:, 0])) ** 2)) < 0.06
     assert np.median(std) == pytest.approx(0.1, rel=0.3)  # noise-dominated predictive std
 
 
 def test_gp_fast_prediction_equals_sklearn():
     s = sine_gp()
-    gp = s._fitted.model
+    lat = s.latent_
     Xt = np.linspace(-1, 8, 9001)[:, None]  # more rows than one prediction block
-    ref_mu, ref_sd = gp.predict(s._fitted.scaler.transform(Xt), return_std=True)
+    ref_mu, ref_sd = lat.model.predict(s.scaled(Xt), return_std=True)
     mu, sd = s.predict_latent(Xt)
-    assert np.allclose(mu, ref_mu, atol=1e-10)
-    assert np.allclose(sd, ref_sd * s._fitted.std_inflation, atol=1e-8)
+    assert np.allclose(mu, ref_mu * lat.z_std + lat.z_mean, atol=1e-10)
+    assert np.allclose(sd, ref_sd * lat.z_std * s.std_inflation_, atol=1e-8)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,7 +88,7 @@ def test_gp_fast_prediction_equals_sklearn():
        st.floats(0.01, 0.999))
 def test_logit_plqy_predictions_stay_within_0_100(X, kind, level):
     s = plqy_model(kind)
-    mean, std = s.predict(X)
+    mean, std = s.predict(X, return_std=True)
     lo, hi = s.predict_interval(X, level)
     for arr in (mean, lo, hi):
         assert np.all(np.isfinite(arr))
@@ -101,7 +101,7 @@ def test_logit_back_transform_moments():
     """Mean/std are moments of the back-transformed distribution (checked by Monte Carlo)."""
     s = plqy_model("gp")
     X = np.array([[0.5, 0.5], [0.9, 0.1], [0.05, 0.9]])
-    mean, std = s.predict(X)
+    mean, std = s.predict(X, return_std=True)
     mu, sd = s.predict_latent(X)
     rng = np.random.default_rng(0)
     draws = 100 / (1 + np.exp(-(mu + sd * rng.standard_normal((200_000, 3)))))
@@ -118,7 +118,7 @@ def test_log_transform_keeps_predictions_positive():
     X = rng.uniform(0, 1, (30, 1))
     y = np.exp(3 * X[:, 0] - 1) * np.exp(rng.normal(0, 0.05, 30))
     s = train_surrogate(X, y, feature_names=["t"], target="pl_lifetime", kind="gp", bounded="log")
-    mean, std = s.predict(np.linspace(-5, 5, 50)[:, None])
+    mean, std = s.predict(np.linspace(-5, 5, 50)[:, None], return_std=True)
     assert np.all(mean > 0) and np.all(std > 0)
     with pytest.raises(SurrogateError, match="positive"):
         train_surrogate(X, y - 10, feature_names=["t"], target="pl_lifetime", bounded="log")
@@ -128,7 +128,7 @@ def test_few_points_warning_and_wide_intervals():
     X = np.array([[0.1], [0.3], [0.5], [0.7], [0.9]])
     y = np.array([10.0, 30.0, 50.0, 40.0, 20.0])
     s = train_surrogate(X, y, feature_names=["x"], target="plqy", kind="gp")
-    card = s.card
+    card = s.card_
     assert card["n_train"] == 5
     assert any("only 5 training points" in w for w in card["warnings"])
     assert card["std_inflation"] == pytest.approx(np.sqrt(FEW_POINTS_THRESHOLD / 5))
@@ -140,13 +140,13 @@ def test_few_points_warning_and_wide_intervals():
     lo, hi = s.predict_interval(np.array([[0.5]]), 0.95)
     assert hi[0] - lo[0] > 20  # no false precision at a training point
     big = sine_gp()
-    assert not any("training points" in w for w in big.card["warnings"])
+    assert not any("training points" in w for w in big.card_["warnings"])
 
 
 def test_model_card_contents():
     X, y = sine_problem()
     s = sine_gp()
-    card = s.card
+    card = s.card_
     for key in ("target", "kind", "feature_names", "training_data_sha256", "n_train", "versions",
                 "created", "cv", "calibration", "warnings"):
         assert key in card
@@ -164,7 +164,7 @@ def test_auto_kind_with_grouped_cv():
     groups = np.where(X[:, 1] > 0.5, "FAMAPbI3", "FASnIBr")
     s = train_surrogate(X, y, feature_names=["x", "f"], target="plqy", groups=groups,
                         n_restarts=0)
-    card = s.card
+    card = s.card_
     assert card["kind"] in ("gp", "forest")
     assert set(card["cv_all_kinds"]["grouped"]) == {"gp", "forest"}
     assert card["cv_grouped"]["scheme"] == "LeaveOneGroupOut"
@@ -176,10 +176,10 @@ def test_auto_kind_with_grouped_cv():
 def test_forest_uncertainty_grows_away_from_data():
     X, y = sine_problem()
     s = train_surrogate(X, y, feature_names=["x"], target="y", kind="forest", bounded=None)
-    assert s.kind == "forest"
-    _, sd_in = s.predict(np.array([[1.5]]))
+    assert s.kind_ == "forest"
+    _, sd_in = s.predict(np.array([[1.5]]), return_std=True)
     assert sd_in[0] > 0.05  # includes the noise estimate, not just the tree spread
-    assert s.card["cv"]["rmse"] < 0.2
+    assert s.card_["cv"]["rmse"] < 0.2
 
 
 @pytest.mark.parametrize("kind", ["gp", "forest"])
@@ -187,13 +187,13 @@ def test_save_load_round_trip(tmp_path, kind):
     s = plqy_model(kind)
     path = s.save(tmp_path / "plqy.skops")
     assert card_path(path).is_file()
-    assert json.loads(card_path(path).read_text())["training_data_sha256"] == s.card[
+    assert json.loads(card_path(path).read_text())["training_data_sha256"] == s.card_[
         "training_data_sha256"]
     t = load_surrogate(path)
     X = np.random.default_rng(0).uniform(0, 1, (50, 2))
-    for a, b in zip(s.predict(X), t.predict(X), strict=True):
+    for a, b in zip(s.predict(X, return_std=True), t.predict(X, return_std=True), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    assert t.card == s.card and t.kind == kind and t.feature_names == ["a", "b"]
+    assert t.card_ == s.card_ and t.kind_ == kind and t.feature_names_ == ["a", "b"]
 
 
 def test_load_refuses_untrusted_types(tmp_path):
@@ -216,14 +216,14 @@ def test_load_refuses_untrusted_types(tmp_path):
     sio.dump({"format": "something-else"}, other)
     with pytest.raises(ModelLoadError, match="not a matdb surrogate"):
         load_surrogate(other)
-    assert load_surrogate(path).kind == "gp"
+    assert load_surrogate(path).kind_ == "gp"
 
 
 def test_bad_training_input_is_rejected():
     X = np.zeros((10, 2))
     with pytest.raises(SurrogateError, match="feature_names"):
         train_surrogate(X, np.zeros(10), feature_names=["a"], target="plqy")
-    with pytest.raises(SurrogateError, match="rows"):
+    with pytest.raises(SurrogateError, match="inconsistent numbers of samples"):
         train_surrogate(X, np.zeros(9), feature_names=["a", "b"], target="plqy")
     with pytest.raises(SurrogateError, match="outside its bounds 0..100"):
         train_surrogate(X, np.full(10, 120.0), feature_names=["a", "b"], target="plqy")
@@ -231,10 +231,61 @@ def test_bad_training_input_is_rejected():
         train_surrogate(X[:2], np.zeros(2), feature_names=["a", "b"], target="plqy")
     Xn = X.copy()
     Xn[0, 0] = np.nan
-    with pytest.raises(SurrogateError, match="finite"):
+    with pytest.raises(SurrogateError, match="NaN"):
         train_surrogate(Xn, np.zeros(10), feature_names=["a", "b"], target="plqy")
     with pytest.raises(SurrogateError, match="kind"):
         train_surrogate(X, np.zeros(10), feature_names=["a", "b"], target="plqy", kind="svm")
     s = plqy_model("gp")
-    with pytest.raises(SurrogateError, match=r"shape \(n, 2\)"):
+    with pytest.raises(SurrogateError, match=r"X has 3 features, but Surrogate is expecting 2"):
         s.predict(np.zeros((3, 3)))
+
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from screening.surrogate import LENGTH_SCALE_BOUNDS, Surrogate  # noqa: E402
+
+
+@parametrize_with_checks([Surrogate(kind="gp", cv=False, n_restarts=0), Surrogate(kind="forest", cv=False)])
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def test_length_scales_are_bounded_relative_to_the_domain():
+    """Inputs are scaled by the domain, so the fitted length scale is the same fraction of the
+    domain whatever the units, and a model of data crowded in one corner stays uncertain far away."""
+    X = np.linspace(0.4, 0.6, 10)[:, None]
+    y = 50 + 10 * np.sin((X[:, 0] - 0.4) * 15)
+    fits = {}
+    for scale in (1.0, 300.0):  # the same problem in other units (e.g. a temperature)
+        s = train_surrogate(X * scale, y, feature_names=["x"], target="y", kind="gp", bounded=None, cv=False,
+                            input_bounds=([0.0], [scale]))
+        ls = float(np.ravel(s.latent_.model.kernel_.k1.k2.length_scale)[0])
+        assert LENGTH_SCALE_BOUNDS[0] * (1 - 1e-9) <= ls <= LENGTH_SCALE_BOUNDS[1] * (1 + 1e-9)
+        mean, sd = s.predict(np.array([[0.5], [0.95]]) * scale, return_std=True)
+        fits[scale] = (ls, mean, sd)
+        assert sd[1] > 10 * sd[0]
+    assert fits[1.0][0] == pytest.approx(fits[300.0][0], rel=1e-3)
+    assert fits[1.0][1] == pytest.approx(fits[300.0][1], rel=1e-6)
+
+
+def test_known_noise_sets_a_floor():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 1, (40, 1))
+    y = 10 * X[:, 0]  # noiseless data
+    free = train_surrogate(X, y, feature_names=["x"], target="y", kind="gp", bounded=None, cv=False)
+    known = train_surrogate(X, y, feature_names=["x"], target="y", kind="gp", bounded=None, cv=False, noise=1.0)
+    _, sd_free = free.predict(X[:5], return_std=True)
+    _, sd_known = known.predict(X[:5], return_std=True)
+    assert np.all(sd_known >= 0.8)  # at least (about) the stated 1.0 measurement noise
+    assert np.all(sd_free < 0.5)
+
+
+def test_wide_positive_targets_are_modelled_on_the_log_scale():
+    X = np.linspace(0, 1, 20)[:, None]
+    y = 1e4 * np.exp(4 * X[:, 0])  # 1e4 .. 5e5, like an instability index
+    s = train_surrogate(X, y, feature_names=["x"], target="instability_index", bounds=(0.0, None), cv=False,
+                        kind="gp")
+    assert s.transform_.kind == "log"
+    narrow = train_surrogate(X, 5 + X[:, 0], feature_names=["x"], target="t", bounds=(0.0, None), cv=False,
+                             kind="gp")
+    assert narrow.transform_.kind is None

@@ -141,6 +141,8 @@ EXPORT_EXTRA = {
     "instrument",
 }
 IGNORED_PREFIXES = ("pred_", "predicted_", "acquisition", "mean_", "std_")
+#: Columns of a proposal plan that describe the proposal, not the made sample.
+PLAN_COLUMNS = ("campaign", "design", "run")
 
 #: Technique a result column gets when the table has no ``technique`` column.
 DEFAULT_TECHNIQUE: dict[str, str] = {
@@ -418,7 +420,7 @@ def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool) -
             col = _Col(i, header, "export", low)
         elif not export and low in process_columns():
             col = _Col(i, header, "process", low, _process_unit(low, unit, header, path, where))
-        elif low.startswith(IGNORED_PREFIXES):
+        elif low.startswith(IGNORED_PREFIXES) or low in PLAN_COLUMNS:
             col = _Col(i, header, "ignore", low)
         elif not export and low.endswith("_uncertainty") and low[:-12] in QUANTITIES:
             col = _Col(i, header, "uncertainty", low[:-12], unit)
