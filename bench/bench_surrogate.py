@@ -117,15 +117,15 @@ def predict_throughput(n_predict: int = N_PREDICT, chunk: int = CHUNK,
     checksum = 0.0
     for start in range(0, n_predict, chunk):
         Xc = rng.uniform(0, 1, (min(chunk, n_predict - start), D))
-        mean, std = s.predict(Xc)
+        mean, std = s.predict(Xc, return_std=True)
         checksum += float(mean.sum() + std.sum())
     ours = time.perf_counter() - t
     n = N_TRAIN_PREDICT
     flops = n_predict * (2.0 * n * n + (3 * D + 14) * n)
     gflops = flops / ours / 1e9
 
-    gp = s._fitted.model
-    Xb = s._fitted.scaler.transform(rng.uniform(0, 1, (n_sklearn, D)))
+    gp = s.latent_.model  # the fitted scikit-learn GaussianProcessRegressor, on the scaled inputs
+    Xb = (rng.uniform(0, 1, (n_sklearn, D)) - s.lo_) / s.span_
     t = time.perf_counter()
     gp.predict(Xb, return_std=True)
     sk = time.perf_counter() - t

@@ -61,7 +61,8 @@ def call(fn: Callable[..., T], *args: Any, default: Any = None, what: str = "", 
     try:
         return fn(*args, **kwargs)
     except user_errors() as exc:
-        st.error(f"{what + ': ' if what else ''}{exc}")
+        # an expected situation (e.g. too few results for a model yet) is information, not a failure
+        (st.info if getattr(exc, "expected", False) else st.error)(f"{what + ': ' if what else ''}{exc}")
     except Exception as exc:  # noqa: BLE001 - a bug or a database failure: still no traceback on the page
         log.exception("%s failed", getattr(fn, "__name__", fn))
         st.error(internal_message(exc, what or getattr(fn, "__name__", "operation")))

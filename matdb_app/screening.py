@@ -77,6 +77,12 @@ class ScreeningError(ValueError):
     """A screening request that cannot be served (no data, unknown objective, bad pool, ...)."""
 
 
+class TooFewResults(ScreeningError):
+    """An expected situation, not a mistake: too few results for a model (propose makes an initial design)."""
+
+    expected = True  # pages show it as information, not as a red error
+
+
 # --- training data ------------------------------------------------------------------------------------
 
 
@@ -459,7 +465,7 @@ def train(db: Database, target: str | Objective, family: str, kind: str = "auto"
     y = ts.Y[o.name]
     ok = np.isfinite(y)
     if ok.sum() < MIN_MODEL_POINTS:
-        raise ScreeningError(
+        raise TooFewResults(
             f"{int(ok.sum())} result(s) for {o.name} in {family}: a model needs at least {MIN_MODEL_POINTS}"
             + ("" if include_simulated else " (simulated data are left out unless asked for)")
             + "; propose gives a space-filling initial design meanwhile")

@@ -86,7 +86,14 @@ class Objective:
         return -(np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0))
 
     def expected_improvement(self, mu: Any, sigma: Any, best_utility: float, xi: float = 0.0) -> np.ndarray:
-        """E[max(u(Y) - best, 0)] for Y ~ N(mu, sigma²): closed form for max/min, Gauss-Hermite for targets."""
+        """E[max(u(Y) - best, 0)] for Y ~ N(mu, sigma²), in closed form for every direction.
+
+        For a target window [lo, hi] the gain is a trapezoid in y: it rises from ``lo - c`` to ``lo``,
+        stays ``c = -(best + xi)`` inside the window and falls to zero at ``hi + c``; its expectation
+        is a sum of three truncated-normal moments.
+        """
+        from scipy import stats
+
         from screening.acquisition import expected_improvement
 
         mu = np.asarray(mu, dtype=float)
@@ -95,10 +102,22 @@ class Objective:
             return expected_improvement(mu, sigma, best_utility, xi)
         if self.direction == "min":
             return expected_improvement(-mu, sigma, best_utility, xi)
-        nodes, weights = _GH
-        y = mu[:, None] + sigma[:, None] * nodes[None, :]
-        gain = np.maximum(self.utility(y) - best_utility - xi, 0.0)
-        return gain @ weights
+        lo, hi = self.target  # type: ignore[misc]
+        c = -(best_utility + xi)
+        if c <= 0:
+            return np.zeros_like(mu)
+        s = np.maximum(sigma, 1e-300)
+
+        def cdf_pdf(edge: float) -> tuple[np.ndarray, np.ndarray]:
+            z = (edge - mu) / s
+            return stats.norm.cdf(z), stats.norm.pdf(z)
+
+        (Fa, fa), (Fl, fl), (Fh, fh), (Fd, fd) = (cdf_pdf(e) for e in (lo - c, lo, hi, hi + c))
+        rise = (mu - (lo - c)) * (Fl - Fa) + s * (fa - fl)
+        fall = ((hi + c) - mu) * (Fd - Fh) - s * (fh - fd)
+        ei = rise + c * (Fh - Fl) + fall
+        exact = np.maximum(self.utility(mu) + c, 0.0)  # sigma = 0: the gain at mu
+        return np.where(sigma > 0, np.maximum(ei, 0.0), exact)
 
     def optimistic(self, mu: Any, sigma: Any, kappa: float) -> np.ndarray:
         """An upper confidence bound of the utility (``kappa`` standard deviations)."""
@@ -145,8 +164,6 @@ class Objective:
                    d.get("label"), str(d.get("unit") or ""), float(d.get("weight", 1.0)))
 
 
-_GH_T, _GH_W = np.polynomial.hermite_e.hermegauss(48)
-_GH = (_GH_T, _GH_W / math.sqrt(2 * math.pi))
 
 
 def parse_objective(spec: str | Objective, quantities: Mapping[str, QuantityDef], *,

@@ -140,12 +140,12 @@ def test_train_rank_propose_on_the_bundled_data(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     df = pd.read_csv(plan)
-    assert len(df) == 2 and list(df.columns[:4]) == ["proposal_id", "family", "formula", "params"]
+    assert len(df) == 2 and list(df.columns[:6]) == ["proposal_id", "campaign", "design", "run", "family", "formula"]
     assert pd.read_csv(tmp_path / "plan_milling.csv")["mass_mg"].groupby(
         pd.read_csv(tmp_path / "plan_milling.csv")["proposal_id"]
     ).sum().to_numpy() == pytest.approx(400.0)
     r = invoke("train", "--target", "stability", "--db", url)
-    assert r.exit_code == 2 and "choose a family" in r.output
+    assert r.exit_code == 2 and "--family" in r.output  # the family is a required option
 
 
 def _counts(url: str) -> dict[str, int]:
