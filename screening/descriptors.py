@@ -43,6 +43,7 @@ from scipy.special import xlogy
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
+from matdb.constants import constant
 from matdb.families import (
     FRACTION_TOLERANCE,
     SITE_COORDINATION,
@@ -89,11 +90,11 @@ LI_2023 = (
 )
 
 #: Glass-transition temperature of agZIF-62 (°C): "T_g (a_g ZIF-62, ca. 290 °C)" from DSC in Li et
-#: al. 2023. The same paper shows T_g of the composites falls with CsPbI3 loading (Fig. 3b; 275 °C
-#: quoted for (CsPbI3)0.1(agZIF-62)0.9); the pure-glass value is used as the reference.
-AGZIF62_TG_C = 290.0
+#: al. 2023 (matdb.constants "agZIF62_glass_transition"). The same paper shows T_g of the composites
+#: falls with CsPbI3 loading (Fig. 3b); the pure-glass value is used as the reference.
+AGZIF62_TG_C = constant("agZIF62_glass_transition").value
 #: delta -> alpha phase transition of pure CsPbI3 (°C), "ca. 320 °C" (DSC), Li et al. 2023.
-CSPBI3_TRANSITION_C = 320.0
+CSPBI3_TRANSITION_C = constant("CsPbI3_delta_alpha_transition").value
 #: Bartel's threshold: tau < 4.18 predicts a perovskite.
 TAU_THRESHOLD = 4.18
 
@@ -130,26 +131,11 @@ POLARIZABILITY_MAGPIE_EXCEPTIONS = {"Bi": 0.4}
 
 # --- Vegard estimates -------------------------------------------------------------------------
 
-EPERON_2014 = (
-    "G. E. Eperon et al., Energy Environ. Sci. 7, 982 (2014), doi:10.1039/C3EE43822H, abstract "
-    "(FAPbI_yBr_3-y band gap tunable from 1.48 to 2.23 eV)"
-)
-NOH_2013 = (
-    "J. H. Noh et al., Nano Lett. 13, 1764 (2013), doi:10.1021/nl400349b: "
-    "Eg(x) = 1.57 + 0.39x + 0.33x^2 eV for MAPb(I1-xBrx)3"
-)
-XIAO_2025 = (
-    "Y. Xiao et al., Nat. Commun. (2025), doi:10.1038/s41467-025-56571-w, FASnI_zBr_3-z section "
-    "(FASnI3 direct band gap 1.41 eV, their ref. 63)"
-)
-WELLER_2015 = (
-    "M. T. Weller et al., J. Phys. Chem. Lett. 6, 3209 (2015), doi:10.1021/acs.jpclett.5b01432, "
-    "abstract (cubic alpha-FAPbI3 at 298 K, a = 6.3620(8) Å)"
-)
-POGLITSCH_1987 = (
-    "A. Poglitsch, D. Weber, J. Chem. Phys. 87, 6373 (1987), doi:10.1063/1.453467 "
-    "(cubic MAPbI3 above 327 K, a = 6.329 Å)"
-)
+# End-member values and their citations come from the one table of reference constants
+# (matdb/data/reference_constants.yaml), which the simulator reads too.
+EPERON_2014 = constant("FAPbI3_bandgap").source
+NOH_2013 = constant("MAPbI3_bandgap").source
+WU_2022 = constant("FASnI3_bandgap").source
 WEBER_2016 = (
     "O. J. Weber et al., J. Mater. Chem. A (2016), doi:10.1039/C6TA06607K, abstract: "
     "lattice parameters and band gap of cubic FA_xMA_1-xPbI3 (0.2 <= x <= 1) follow Vegard's law"
@@ -187,18 +173,21 @@ class Bowing:
 
 
 #: Band gaps (eV) of end members. Compositions needing an end member not listed get NaN.
+_EG_MA_I = constant("MAPbI3_bandgap").value
+_EG_MA_BOWING = constant("MAPbIBr_bowing").value
 BANDGAP_END_MEMBERS: tuple[EndMember, ...] = (
-    EndMember("FA", "Pb", "I", 1.48, EPERON_2014),
-    EndMember("FA", "Pb", "Br", 2.23, EPERON_2014),
-    EndMember("MA", "Pb", "I", 1.57, NOH_2013),
-    EndMember("MA", "Pb", "Br", 1.57 + 0.39 + 0.33, NOH_2013 + " at x = 1"),
-    EndMember("FA", "Sn", "I", 1.41, XIAO_2025),
+    EndMember("FA", "Pb", "I", constant("FAPbI3_bandgap").value, EPERON_2014),
+    EndMember("FA", "Pb", "Br", constant("FAPbBr3_bandgap").value, constant("FAPbBr3_bandgap").source),
+    EndMember("MA", "Pb", "I", _EG_MA_I, NOH_2013),
+    EndMember("MA", "Pb", "Br", _EG_MA_I + constant("MAPbIBr_bandgap_linear_eV").value + _EG_MA_BOWING,
+              NOH_2013 + " at x = 1"),
+    EndMember("FA", "Sn", "I", constant("FASnI3_bandgap").value, WU_2022),
     # FASnBr3: no band gap found that we can cite, so FASn(I,Br)3 with Br gets NaN.
 )
 #: Bowing parameters (eV). b = 0 entries record *why* the mixing is linear.
 BANDGAP_BOWING: tuple[Bowing, ...] = (
     # Noh: 1.57 + 0.39x + 0.33x^2 = (1-x) 1.57 + x 2.29 - 0.33 x (1-x)
-    Bowing("X", "I", "Br", 0.33, (("A", "MA"), ("B", "Pb")), NOH_2013),
+    Bowing("X", "I", "Br", _EG_MA_BOWING, (("A", "MA"), ("B", "Pb")), constant("MAPbIBr_bowing").source),
     Bowing(
         "X",
         "I",
@@ -211,8 +200,8 @@ BANDGAP_BOWING: tuple[Bowing, ...] = (
 )
 #: Pseudocubic lattice parameters (Å) of end members.
 LATTICE_END_MEMBERS: tuple[EndMember, ...] = (
-    EndMember("FA", "Pb", "I", 6.3620, WELLER_2015),
-    EndMember("MA", "Pb", "I", 6.329, POGLITSCH_1987),
+    EndMember("FA", "Pb", "I", constant("FAPbI3_lattice_parameter").value, constant("FAPbI3_lattice_parameter").source),
+    EndMember("MA", "Pb", "I", constant("MAPbI3_lattice_parameter").value, constant("MAPbI3_lattice_parameter").source),
     # FAPbBr3, FASnI3, FASnBr3: no lattice parameter we can cite here -> NaN.
 )
 LATTICE_BOWING: tuple[Bowing, ...] = (
