@@ -236,9 +236,7 @@ def _h_aging(a: np.ndarray) -> np.ndarray:
 _ZIF_U = np.log10(np.array(list(_c("ZIF_T_opt_anchors").keys())))
 _ZIF_T = np.array(list(_c("ZIF_T_opt_anchors").values()))
 # the PLQY maximum (X = 0.05, 275 degC) is weighted so the curve passes through it
-_ZIF_POLY = np.polyfit(
-    _ZIF_U, _ZIF_T, 2, w=np.where(np.isclose(_ZIF_U, np.log10(0.05)), 100.0, 1.0)
-)
+_ZIF_POLY = np.polyfit(_ZIF_U, _ZIF_T, 2, w=np.where(np.isclose(_ZIF_U, np.log10(0.05)), 100.0, 1.0))
 
 
 def zif_t_opt(X: np.ndarray) -> np.ndarray:
@@ -288,16 +286,13 @@ def _pl_energy_ev(family: str, p: Mapping[str, np.ndarray]) -> np.ndarray:
     return _bandgap_ev(family, p) - _c("stokes_shift_eV")
 
 
-def _process_arrays(
-    family: str, process: Mapping[str, Any] | None, shape: tuple[int, ...]
-) -> dict[str, np.ndarray]:
+def _process_arrays(family: str, process: Mapping[str, Any] | None, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     spec = PROCESS_VARIABLES[family]
     process = dict(process or {})
     unknown = set(process) - set(spec)
     if unknown:
         raise SimulationError(
-            f"process variable(s) {', '.join(sorted(unknown))} not used for {family} "
-            f"(known: {', '.join(spec)})"
+            f"process variable(s) {', '.join(sorted(unknown))} not used for {family} (known: {', '.join(spec)})"
         )
     out = {}
     for name, (lo, hi, default, unit) in spec.items():
@@ -329,15 +324,11 @@ def ground_truth(
         they exist.
     """
     if family not in PROCESS_VARIABLES:
-        raise SimulationError(
-            f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})"
-        )
+        raise SimulationError(f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})")
     fam = get_family(family)
     missing = set(fam.parameters) - set(params)
     if missing:
-        raise SimulationError(
-            f"missing composition parameter(s) {', '.join(sorted(missing))} for {family}"
-        )
+        raise SimulationError(f"missing composition parameter(s) {', '.join(sorted(missing))} for {family}")
     arrs = {k: np.asarray(params[k], dtype=float) for k in fam.parameters}
     shape = np.broadcast_shapes(*(a.shape for a in arrs.values()))
     p = {k: np.broadcast_to(a, shape) for k, a in arrs.items()}
@@ -364,13 +355,7 @@ def ground_truth(
     elif family == "FASnIBr":
         z, ad, tm = p["z"], pr["additive_mol_pct"], pr["milling_time_min"]
         s_z = math.sqrt(0.25 / (2 * math.log(_c("FASnI2.5Br0.5_pl_ratio"))))  # I(3)/I(2.5) = 1/5
-        plqy = (
-            9.0
-            * _gauss(z, 2.5, s_z)
-            * _fasn_additive(ad)
-            / 1.77
-            * _lognorm(tm, _fasn_t_opt(z), 0.7)
-        )
+        plqy = 9.0 * _gauss(z, 2.5, s_z) * _fasn_additive(ad) / 1.77 * _lognorm(tm, _fasn_t_opt(z), 0.7)
         s = 0.2 + 2.5 * (z - 2.5) + 1.6 * _gauss(ad, 90.0, 35.0) - 0.004 * (tm - 15.0)
         stability = expit(s)
     elif family == "CsPbI3-agZIF62":
@@ -499,9 +484,7 @@ def simulate_run(
     if mode not in ("reflectance", "pl"):
         raise SimulationError(f"mode must be 'reflectance' or 'pl', not '{mode}'")
     if family not in PROCESS_VARIABLES:
-        raise SimulationError(
-            f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})"
-        )
+        raise SimulationError(f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})")
     if int(n_times) < 2:
         raise SimulationError("n_times must be at least 2")
     if not (math.isfinite(duration_min) and duration_min > 0):
@@ -546,13 +529,9 @@ def simulate_run(
             else (380.0 if family == "CsNaAgBiCl6" else edge_ss)
         )
         edge_t = lam0 + (edge_ss - lam0) * alpha - _c("alpha_delta_blue_shift_nm") * loss
-        amp_ss = _c("F_plateau") * (
-            clean["X"] / (clean["X"] + 0.1) if family == "CsPbI3-agZIF62" else 1.0
-        )
+        amp_ss = _c("F_plateau") * (clean["X"] / (clean["X"] + 0.1) if family == "CsPbI3-agZIF62" else 1.0)
         amp0 = _c("F_precursor") if lam0 != edge_ss else amp_ss
-        amp_t = (amp0 + (amp_ss - amp0) * alpha) * (
-            1.0 - (1.0 - _c("alpha_delta_residual_absorption")) * loss
-        )
+        amp_t = (amp0 + (amp_ss - amp0) * alpha) * (1.0 - (1.0 - _c("alpha_delta_residual_absorption")) * loss)
         eu = _c("urbach_energy_eV")[family]
         F = _c("F_base") + amp_t[:, None] * expit((E[None, :] - HC_EV_NM / edge_t[:, None]) / eu)
         R = inverse_kubelka_munk(F)
@@ -581,9 +560,7 @@ def simulate_run(
         height = peak * (1.0 / fold + (1 - 1.0 / fold) * alpha) * decay
         shape = np.exp(-4 * math.log(2) * (E - e_pl) ** 2 / fwhm**2) * jac / (HC_EV_NM / lam_pl**2)
         laser = _c("laser_leak_counts") * np.exp(-0.5 * ((wl - _c("pl_excitation_nm")) / 3.0) ** 2)
-        mean = (_c("dark_counts") + laser[None, :]) * integration_time_ms / int_ref + height[
-            :, None
-        ] * shape[None, :]
+        mean = (_c("dark_counts") + laser[None, :]) * integration_time_ms / int_ref + height[:, None] * shape[None, :]
         meta_truth.update(
             pl_peak_counts=height,
             pl_peak_nm=np.full(t.size, lam_pl),
@@ -665,9 +642,7 @@ def write_tlis_csv(run: SimulatedRun, path: str | Path) -> list[Path]:
         lines.append(f"# reference: {ref_path.name}")
         if run.reference is None:
             raise SimulationError("a reflectance run needs its reference spectrum")
-        ref_rows = "\n".join(
-            f"{_fmt(w)},{r:.1f}" for w, r in zip(run.wavelengths_nm, run.reference, strict=True)
-        )
+        ref_rows = "\n".join(f"{_fmt(w)},{r:.1f}" for w, r in zip(run.wavelengths_nm, run.reference, strict=True))
         ref_path.write_text("wavelength_nm,counts\n" + ref_rows + "\n", encoding="utf-8")
         out.append(ref_path)
     lines += [
