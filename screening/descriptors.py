@@ -43,6 +43,7 @@ from scipy.special import xlogy
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
+from matdb.constants import constant
 from matdb.families import (
     FRACTION_TOLERANCE,
     SITE_COORDINATION,
@@ -60,10 +61,7 @@ BARTEL_2019 = (
     "C. J. Bartel et al., Sci. Adv. 5, eaav0693 (2019), doi:10.1126/sciadv.aav0693, Eq. 2 "
     "(tau = r_X/r_B - n_A (n_A - (r_A/r_B)/ln(r_A/r_B)); tau < 4.18 predicts perovskite)"
 )
-LI_2008_MU = (
-    "octahedral factor mu = r_B/r_X: C. Li et al., Acta Cryst. B 64, 702 (2008), "
-    "doi:10.1107/S0108768108032734"
-)
+LI_2008_MU = "octahedral factor mu = r_B/r_X: C. Li et al., Acta Cryst. B 64, 702 (2008), doi:10.1107/S0108768108032734"
 SHANNON_VIA_PYMATGEN = (
     "Shannon radii: R. D. Shannon, Acta Cryst. A 32, 751 (1976), doi:10.1107/S0567739476001551 "
     "(via pymatgen); molecular cations: Kieslich et al., Chem. Sci. 5, 4712 (2014), "
@@ -74,10 +72,7 @@ SIZE_MISMATCH = (
     "size mismatch delta = sqrt(sum_i x_i (1 - r_i/r_mean)^2), as in high-entropy alloys: "
     "Y. Zhang et al., Adv. Eng. Mater. 10, 534 (2008), doi:10.1002/adem.200700240"
 )
-PYMATGEN = (
-    "pymatgen Element data (Ong et al., Comput. Mater. Sci. 68, 314 (2013), "
-    "doi:10.1016/j.commatsci.2012.10.028)"
-)
+PYMATGEN = "pymatgen Element data (Ong et al., Comput. Mater. Sci. 68, 314 (2013), doi:10.1016/j.commatsci.2012.10.028)"
 MAGPIE = (
     "Magpie elemental data, Polarizability.table (static average electric dipole polarizability, "
     "source CRC Handbook): L. Ward et al., npj Comput. Mater. 2, 16028 (2016), "
@@ -89,11 +84,11 @@ LI_2023 = (
 )
 
 #: Glass-transition temperature of agZIF-62 (°C): "T_g (a_g ZIF-62, ca. 290 °C)" from DSC in Li et
-#: al. 2023. The same paper shows T_g of the composites falls with CsPbI3 loading (Fig. 3b; 275 °C
-#: quoted for (CsPbI3)0.1(agZIF-62)0.9); the pure-glass value is used as the reference.
-AGZIF62_TG_C = 290.0
+#: al. 2023 (matdb.constants "agZIF62_glass_transition"). The same paper shows T_g of the composites
+#: falls with CsPbI3 loading (Fig. 3b); the pure-glass value is used as the reference.
+AGZIF62_TG_C = constant("agZIF62_glass_transition").value
 #: delta -> alpha phase transition of pure CsPbI3 (°C), "ca. 320 °C" (DSC), Li et al. 2023.
-CSPBI3_TRANSITION_C = 320.0
+CSPBI3_TRANSITION_C = constant("CsPbI3_delta_alpha_transition").value
 #: Bartel's threshold: tau < 4.18 predicts a perovskite.
 TAU_THRESHOLD = 4.18
 
@@ -130,26 +125,11 @@ POLARIZABILITY_MAGPIE_EXCEPTIONS = {"Bi": 0.4}
 
 # --- Vegard estimates -------------------------------------------------------------------------
 
-EPERON_2014 = (
-    "G. E. Eperon et al., Energy Environ. Sci. 7, 982 (2014), doi:10.1039/C3EE43822H, abstract "
-    "(FAPbI_yBr_3-y band gap tunable from 1.48 to 2.23 eV)"
-)
-NOH_2013 = (
-    "J. H. Noh et al., Nano Lett. 13, 1764 (2013), doi:10.1021/nl400349b: "
-    "Eg(x) = 1.57 + 0.39x + 0.33x^2 eV for MAPb(I1-xBrx)3"
-)
-XIAO_2025 = (
-    "Y. Xiao et al., Nat. Commun. (2025), doi:10.1038/s41467-025-56571-w, FASnI_zBr_3-z section "
-    "(FASnI3 direct band gap 1.41 eV, their ref. 63)"
-)
-WELLER_2015 = (
-    "M. T. Weller et al., J. Phys. Chem. Lett. 6, 3209 (2015), doi:10.1021/acs.jpclett.5b01432, "
-    "abstract (cubic alpha-FAPbI3 at 298 K, a = 6.3620(8) Å)"
-)
-POGLITSCH_1987 = (
-    "A. Poglitsch, D. Weber, J. Chem. Phys. 87, 6373 (1987), doi:10.1063/1.453467 "
-    "(cubic MAPbI3 above 327 K, a = 6.329 Å)"
-)
+# End-member values and their citations come from the one table of reference constants
+# (matdb/data/reference_constants.yaml), which the simulator reads too.
+EPERON_2014 = constant("FAPbI3_bandgap").source
+NOH_2013 = constant("MAPbI3_bandgap").source
+WU_2022 = constant("FASnI3_bandgap").source
 WEBER_2016 = (
     "O. J. Weber et al., J. Mater. Chem. A (2016), doi:10.1039/C6TA06607K, abstract: "
     "lattice parameters and band gap of cubic FA_xMA_1-xPbI3 (0.2 <= x <= 1) follow Vegard's law"
@@ -187,18 +167,22 @@ class Bowing:
 
 
 #: Band gaps (eV) of end members. Compositions needing an end member not listed get NaN.
+_EG_MA_I = constant("MAPbI3_bandgap").value
+_EG_MA_BOWING = constant("MAPbIBr_bowing").value
 BANDGAP_END_MEMBERS: tuple[EndMember, ...] = (
-    EndMember("FA", "Pb", "I", 1.48, EPERON_2014),
-    EndMember("FA", "Pb", "Br", 2.23, EPERON_2014),
-    EndMember("MA", "Pb", "I", 1.57, NOH_2013),
-    EndMember("MA", "Pb", "Br", 1.57 + 0.39 + 0.33, NOH_2013 + " at x = 1"),
-    EndMember("FA", "Sn", "I", 1.41, XIAO_2025),
+    EndMember("FA", "Pb", "I", constant("FAPbI3_bandgap").value, EPERON_2014),
+    EndMember("FA", "Pb", "Br", constant("FAPbBr3_bandgap").value, constant("FAPbBr3_bandgap").source),
+    EndMember("MA", "Pb", "I", _EG_MA_I, NOH_2013),
+    EndMember(
+        "MA", "Pb", "Br", _EG_MA_I + constant("MAPbIBr_bandgap_linear_eV").value + _EG_MA_BOWING, NOH_2013 + " at x = 1"
+    ),
+    EndMember("FA", "Sn", "I", constant("FASnI3_bandgap").value, WU_2022),
     # FASnBr3: no band gap found that we can cite, so FASn(I,Br)3 with Br gets NaN.
 )
 #: Bowing parameters (eV). b = 0 entries record *why* the mixing is linear.
 BANDGAP_BOWING: tuple[Bowing, ...] = (
     # Noh: 1.57 + 0.39x + 0.33x^2 = (1-x) 1.57 + x 2.29 - 0.33 x (1-x)
-    Bowing("X", "I", "Br", 0.33, (("A", "MA"), ("B", "Pb")), NOH_2013),
+    Bowing("X", "I", "Br", _EG_MA_BOWING, (("A", "MA"), ("B", "Pb")), constant("MAPbIBr_bowing").source),
     Bowing(
         "X",
         "I",
@@ -211,13 +195,11 @@ BANDGAP_BOWING: tuple[Bowing, ...] = (
 )
 #: Pseudocubic lattice parameters (Å) of end members.
 LATTICE_END_MEMBERS: tuple[EndMember, ...] = (
-    EndMember("FA", "Pb", "I", 6.3620, WELLER_2015),
-    EndMember("MA", "Pb", "I", 6.329, POGLITSCH_1987),
+    EndMember("FA", "Pb", "I", constant("FAPbI3_lattice_parameter").value, constant("FAPbI3_lattice_parameter").source),
+    EndMember("MA", "Pb", "I", constant("MAPbI3_lattice_parameter").value, constant("MAPbI3_lattice_parameter").source),
     # FAPbBr3, FASnI3, FASnBr3: no lattice parameter we can cite here -> NaN.
 )
-LATTICE_BOWING: tuple[Bowing, ...] = (
-    Bowing("A", "FA", "MA", 0.0, (("B", "Pb"), ("X", "I")), "linear: " + WEBER_2016),
-)
+LATTICE_BOWING: tuple[Bowing, ...] = (Bowing("A", "FA", "MA", 0.0, (("B", "Pb"), ("X", "I")), "linear: " + WEBER_2016),)
 
 # --- descriptor registry ----------------------------------------------------------------------
 
@@ -234,9 +216,7 @@ class Descriptor:
     group: str  # "composition" | "composite" | "process"
 
 
-def _d(
-    name: str, label: str, unit: str, citation: str, description: str, group: str = "composition"
-) -> Descriptor:
+def _d(name: str, label: str, unit: str, citation: str, description: str, group: str = "composition") -> Descriptor:
     return Descriptor(name, label, unit, citation, description, group)
 
 
@@ -265,9 +245,17 @@ _ATMOSPHERE_ALIASES = {
 #: Process inputs accepted in ``process`` (key -> label, unit): process parameters of the
 #: vocabulary, plus the composite loading.
 PROCESS_INPUTS: dict[str, tuple[str, str]] = {
-    **{k: (PROCESS_PARAMS[k].label, PROCESS_PARAMS[k].unit) for k in (
-        "milling_time_min", "milling_frequency_hz", "aging_time_h", "aging_atmosphere", "additive_mol_pct",
-        "sintering_temperature_C")},
+    **{
+        k: (PROCESS_PARAMS[k].label, PROCESS_PARAMS[k].unit)
+        for k in (
+            "milling_time_min",
+            "milling_frequency_hz",
+            "aging_time_h",
+            "aging_atmosphere",
+            "additive_mol_pct",
+            "sintering_temperature_C",
+        )
+    },
     "perovskite_mass_fraction": ("Perovskite mass fraction", ""),
 }
 
@@ -367,8 +355,7 @@ def _registry() -> dict[str, Descriptor]:
                 f"Size mismatch δ, {site} site",
                 "",
                 SIZE_MISMATCH,
-                f"delta over the {site} site; for A2B'B''X6 B: mean of the B' and B'' "
-                "sublattice values",
+                f"delta over the {site} site; for A2B'B''X6 B: mean of the B' and B'' sublattice values",
             )
         )
     for hal in _HALIDES:
@@ -426,11 +413,7 @@ def _registry() -> dict[str, Descriptor]:
             "vegard_bandgap",
             "Vegard band gap",
             "eV",
-            "; ".join(
-                sorted(
-                    {e.citation for e in BANDGAP_END_MEMBERS} | {b.citation for b in BANDGAP_BOWING}
-                )
-            ),
+            "; ".join(sorted({e.citation for e in BANDGAP_END_MEMBERS} | {b.citation for b in BANDGAP_BOWING})),
             "multilinear interpolation between cited end members minus cited bowing; NaN when an "
             "end member is not in BANDGAP_END_MEMBERS",
         ),
@@ -438,11 +421,7 @@ def _registry() -> dict[str, Descriptor]:
             "vegard_lattice_parameter",
             "Vegard lattice parameter",
             "angstrom",
-            "; ".join(
-                sorted(
-                    {e.citation for e in LATTICE_END_MEMBERS} | {b.citation for b in LATTICE_BOWING}
-                )
-            ),
+            "; ".join(sorted({e.citation for e in LATTICE_END_MEMBERS} | {b.citation for b in LATTICE_BOWING})),
             "pseudocubic lattice parameter by Vegard's law between cited end members; NaN when "
             "an end member is not in LATTICE_END_MEMBERS",
         ),
@@ -493,8 +472,7 @@ def _registry() -> dict[str, Descriptor]:
             "T_sinter - T(δ→α CsPbI3)",
             "delta_degC",
             LI_2023,
-            f"sintering temperature minus the CsPbI3 delta->alpha transition "
-            f"({CSPBI3_TRANSITION_C:g} °C)",
+            f"sintering temperature minus the CsPbI3 delta->alpha transition ({CSPBI3_TRANSITION_C:g} °C)",
             "process",
         ),
     ]
@@ -805,8 +783,7 @@ def _component_loading(family: Family, params: Mapping[str, Any], n: int) -> np.
     match = [c for c in comps if symbols and all(s in c for s in symbols)]
     if len(match) != 1:
         raise CompositionError(
-            f"cannot tell which component of {family.slug} is the perovskite phase "
-            f"(components: {', '.join(comps)})",
+            f"cannot tell which component of {family.slug} is the perovskite phase (components: {', '.join(comps)})",
             "components",
         )
     return np.broadcast_to(np.asarray(comps[match[0]], float), (n,)).astype(float)
@@ -857,8 +834,7 @@ def _atmosphere_codes(raw: np.ndarray) -> np.ndarray:
         codes = np.where(np.isnan(v), -1, v).astype(int)
         if ((codes < -1) | (codes >= len(ATMOSPHERES)) | ((v != codes) & ~np.isnan(v))).any():
             raise ValueError(
-                f"process input 'aging_atmosphere' codes must be 0..{len(ATMOSPHERES) - 1} "
-                f"({', '.join(ATMOSPHERES)})"
+                f"process input 'aging_atmosphere' codes must be 0..{len(ATMOSPHERES) - 1} ({', '.join(ATMOSPHERES)})"
             )
         return codes
     names = np.asarray(raw, dtype=object)
@@ -870,10 +846,7 @@ def _atmosphere_codes(raw: np.ndarray) -> np.ndarray:
             lut.append(-1)
             continue
         if key not in _ATMOSPHERE_ALIASES:
-            raise ValueError(
-                f"unknown aging_atmosphere '{u}' (use one of: "
-                f"{', '.join(sorted(_ATMOSPHERE_ALIASES))})"
-            )
+            raise ValueError(f"unknown aging_atmosphere '{u}' (use one of: {', '.join(sorted(_ATMOSPHERE_ALIASES))})")
         lut.append(ATMOSPHERES.index(_ATMOSPHERE_ALIASES[key]))
     return np.asarray(lut, dtype=int)[inv]
 
@@ -960,9 +933,7 @@ def _composition_block(F: np.ndarray, cd: _ColumnData) -> dict[str, np.ndarray]:
 
     site_weights = {"A": (WA, S["A"]), "B": (QB, b_idx), "X": (WX, S["X"])}
     # formula-level ion weights: multiplicity x fraction, normalised by ions per formula unit
-    WF = np.concatenate(
-        [WA * mA[:, None], QB * 2.0 * np.where(double, 1.0, 0.5)[:, None], WX * mX[:, None]], axis=1
-    )
+    WF = np.concatenate([WA * mA[:, None], QB * 2.0 * np.where(double, 1.0, 0.5)[:, None], WX * mX[:, None]], axis=1)
     WF /= np.where(double, 10.0, 5.0)[:, None]
     site_weights["formula"] = (WF, np.concatenate([S["A"], b_idx, S["X"]]))
     for site, (W, idx) in site_weights.items():
@@ -975,9 +946,7 @@ def _composition_block(F: np.ndarray, cd: _ColumnData) -> dict[str, np.ndarray]:
         if S[site].size:
             Pfull[:, S[site]] = np.nan_to_num(P[site])
     out["vegard_bandgap"] = _vegard(Pfull, cd, BANDGAP_END_MEMBERS, BANDGAP_BOWING, double)
-    out["vegard_lattice_parameter"] = _vegard(
-        Pfull, cd, LATTICE_END_MEMBERS, LATTICE_BOWING, double
-    )
+    out["vegard_lattice_parameter"] = _vegard(Pfull, cd, LATTICE_END_MEMBERS, LATTICE_BOWING, double)
 
     return out
 

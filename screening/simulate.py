@@ -1,8 +1,10 @@
 """TLIS simulator and the hidden "true" property function of the simulated lab.
 
 Everything produced here is SIMULATED (provenance "simulated"), not literature data. The
-physics and the numbers follow the seed papers where they give them; every other number is a
-labelled simulator assumption in :data:`CONSTANTS`.
+physics and the numbers follow the seed papers where they give them; material constants (band
+gaps, the FAPbI3 TLIS edge, the CsPbI3 emission peak) come from the cited table
+:mod:`matdb.constants` that the descriptors read too; every other number is a labelled simulator
+assumption in :data:`CONSTANTS`.
 
 Reflectance model (per time point t): the absorber's Kubelka-Munk function
 ``F(E, t) = F_base + amp(t) / (1 + exp(-(E - E_edge(t)) / E_U))`` — a sigmoid in photon energy E
@@ -34,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from matdb.constants import constant
 from matdb.families import get_family
 from screening.kinetics import jmak
 from screening.spectra import DEFAULT_DETECTOR_MAX, HC_EV_NM, inverse_kubelka_munk
@@ -51,6 +54,16 @@ class SimulationError(ValueError):
     """A simulation request that cannot be honoured; the message names the field."""
 
 
+def _ref(name: str) -> tuple[float, str, str]:
+    """(value, unit, citation) of a reference constant of :mod:`matdb.constants`."""
+    c = constant(name)
+    return c.value, c.unit, c.source
+
+
+#: The apparent TLIS (Kubelka-Munk) edge of FAPbI3 during milling sits above its band gap; the simulated
+#: edge is the band gap plus this offset (derived from two cited values, assumed composition-independent).
+_TLIS_EDGE_OFFSET_EV = HC_EV_NM / constant("FAPbI3_tlis_edge").value - constant("FAPbI3_bandgap").value
+
 #: Every number the simulator uses: name -> (value, unit, source with locator, or assumption).
 CONSTANTS: dict[str, tuple[Any, str, str]] = {
     "precursor_edge_nm": (
@@ -58,10 +71,13 @@ CONSTANTS: dict[str, tuple[Any, str, str]] = {
         "nm",
         f"{PAPER_TLIS}, Results §1 ('absorption edge of ~540 nm at the beginning')",
     ),
-    "FAPbI3_edge_nm": (
-        825.0,
-        "nm",
-        f"{PAPER_TLIS}, Results §1 / Fig. 2a (maximum 825 nm after 48 min)",
+    "FAPbI3_edge_nm": _ref("FAPbI3_tlis_edge"),
+    "FAPbI3_bandgap_eV": _ref("FAPbI3_bandgap"),
+    "tlis_edge_offset_eV": (
+        _TLIS_EDGE_OFFSET_EV,
+        "eV",
+        "derived: hc / FAPbI3 TLIS edge (825 nm, doi:10.1038/s41467-025-56571-w, Fig. 2a) minus the FAPbI3 band "
+        "gap (doi:10.1039/c3ee43822h); simulator assumption that the offset is the same for every composition",
     ),
     "FAPbI3_time_to_max_min": (48.0, "min", f"{PAPER_TLIS}, Results §1 / Fig. 2a"),
     "FAPbI3_decay_onset_min": (53.0, "min", f"{PAPER_TLIS}, Results §1 ('at around 53 min')"),
@@ -70,23 +86,9 @@ CONSTANTS: dict[str, tuple[Any, str, str]] = {
         "min",
         f"{PAPER_TLIS}, Results §2 (Fig. 2b, Supplementary Fig. 2a-c, Fig. 2c)",
     ),
-    "MAPbI3_bandgap_eV": (
-        1.58,
-        "eV",
-        "Noh et al., Nano Lett. 13, 1764 (2013), doi:10.1021/nl400349b, "
-        "MAPb(I1-xBrx)3 band gaps 1.58..2.28 eV (value quoted from memory; verify)",
-    ),
-    "FAPbBr3_bandgap_eV": (
-        2.23,
-        "eV",
-        "Eperon et al., Energy Environ. Sci. 7, 982 (2014), "
-        "doi:10.1039/c3ee43822h, FAPbIyBr3-y tunable 1.48..2.23 eV (quoted from memory; verify)",
-    ),
-    "FASnI3_bandgap_eV": (
-        1.41,
-        "eV",
-        f"{PAPER_TLIS}, Results §4 ('direct bandgap of 1.41 eV', ref. 63)",
-    ),
+    "MAPbI3_bandgap_eV": _ref("MAPbI3_bandgap"),
+    "FAPbBr3_bandgap_eV": _ref("FAPbBr3_bandgap"),
+    "FASnI3_bandgap_eV": _ref("FASnI3_bandgap"),
     "FASnI3_pl_nm": (870.0, "nm", f"{PAPER_TLIS}, Results §4 / Fig. 6a"),
     "FASnI3_pl_max_min": (12.0, "min", f"{PAPER_TLIS}, Results §4 / Fig. 6a"),
     "FASnI2.5Br0.5_pl_nm": (827.0, "nm", f"{PAPER_TLIS}, Results §4 / Fig. 6b"),
@@ -114,13 +116,17 @@ CONSTANTS: dict[str, tuple[Any, str, str]] = {
         f"{PAPER_TLIS}, Results §3",
     ),
     "Cs2AgBiCl6_bandgap_eV": (
-        2.77,
+        constant("Cs2AgBiCl6_bandgap").value,
         "eV",
-        "McClure et al., Chem. Mater. 28, 1348 (2016), "
-        "doi:10.1021/acs.chemmater.5b04231 (indirect; quoted from memory; verify)",
+        constant("Cs2AgBiCl6_bandgap").source
+        + "; simulator assumption: used for every y of Cs2Na_yAg_{1-y}BiCl6 (no checked Cs2NaBiCl6 value)",
     ),
-    "Cs2NaBiCl6_bandgap_eV": (3.05, "eV", ASSUMPTION),
-    "CsPbI3_pl_nm": (710.0, "nm", f"{PAPER_ZIF}, Results / Fig. 2e (CL peak ~710 nm)"),
+    "CsPbI3_pl_nm": (
+        constant("CsPbI3_agZIF62_cl_peak").value,
+        "nm",
+        ASSUMPTION + ": no room-temperature PL peak is printed, so the simulated PL peak is placed at the "
+        "cathodoluminescence peak measured at ~150 K, " + constant("CsPbI3_agZIF62_cl_peak").source,
+    ),
     "CsPbI3_bandgap_eV": (1.73, "eV", ASSUMPTION + " (gamma-CsPbI3)"),
     "ZIF_best_plqy_pct": (81.3, "%", f"{PAPER_ZIF}, Fig. 2a (X = 0.05, 275 °C)"),
     "ZIF_T_opt_anchors": (
@@ -230,9 +236,7 @@ def _h_aging(a: np.ndarray) -> np.ndarray:
 _ZIF_U = np.log10(np.array(list(_c("ZIF_T_opt_anchors").keys())))
 _ZIF_T = np.array(list(_c("ZIF_T_opt_anchors").values()))
 # the PLQY maximum (X = 0.05, 275 degC) is weighted so the curve passes through it
-_ZIF_POLY = np.polyfit(
-    _ZIF_U, _ZIF_T, 2, w=np.where(np.isclose(_ZIF_U, np.log10(0.05)), 100.0, 1.0)
-)
+_ZIF_POLY = np.polyfit(_ZIF_U, _ZIF_T, 2, w=np.where(np.isclose(_ZIF_U, np.log10(0.05)), 100.0, 1.0))
 
 
 def zif_t_opt(X: np.ndarray) -> np.ndarray:
@@ -254,17 +258,16 @@ def _fasn_additive(a: np.ndarray) -> np.ndarray:
 def _bandgap_ev(family: str, p: Mapping[str, np.ndarray]) -> np.ndarray:
     """Steady-state band gap (eV), Vegard-type linear interpolation between end members."""
     if family == "FAMAPbI3":
-        e_fa = HC_EV_NM / _c("FAPbI3_edge_nm")
+        e_fa = _c("FAPbI3_bandgap_eV")
         return _c("MAPbI3_bandgap_eV") + p["x"] * (e_fa - _c("MAPbI3_bandgap_eV"))
     if family == "FAPbIBr":
-        e_fa = HC_EV_NM / _c("FAPbI3_edge_nm")
+        e_fa = _c("FAPbI3_bandgap_eV")
         return e_fa + p["x"] * (_c("FAPbBr3_bandgap_eV") - e_fa)
     if family == "FASnIBr":
         return _pl_energy_ev(family, p) - _c("stokes_shift_eV")
     if family == "CsNaAgBiCl6":
-        return _c("Cs2AgBiCl6_bandgap_eV") + p["y"] * (
-            _c("Cs2NaBiCl6_bandgap_eV") - _c("Cs2AgBiCl6_bandgap_eV")
-        )
+        # no checked Cs2NaBiCl6 band gap: not varied with y (see CONSTANTS)
+        return np.full_like(np.asarray(p["y"], float), _c("Cs2AgBiCl6_bandgap_eV"))
     if family == "CsPbI3-agZIF62":
         return np.full_like(np.asarray(p["X"], float), _c("CsPbI3_bandgap_eV"))
     raise SimulationError(f"no simulator model for family '{family}'")
@@ -283,16 +286,13 @@ def _pl_energy_ev(family: str, p: Mapping[str, np.ndarray]) -> np.ndarray:
     return _bandgap_ev(family, p) - _c("stokes_shift_eV")
 
 
-def _process_arrays(
-    family: str, process: Mapping[str, Any] | None, shape: tuple[int, ...]
-) -> dict[str, np.ndarray]:
+def _process_arrays(family: str, process: Mapping[str, Any] | None, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     spec = PROCESS_VARIABLES[family]
     process = dict(process or {})
     unknown = set(process) - set(spec)
     if unknown:
         raise SimulationError(
-            f"process variable(s) {', '.join(sorted(unknown))} not used for {family} "
-            f"(known: {', '.join(spec)})"
+            f"process variable(s) {', '.join(sorted(unknown))} not used for {family} (known: {', '.join(spec)})"
         )
     out = {}
     for name, (lo, hi, default, unit) in spec.items():
@@ -324,15 +324,11 @@ def ground_truth(
         they exist.
     """
     if family not in PROCESS_VARIABLES:
-        raise SimulationError(
-            f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})"
-        )
+        raise SimulationError(f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})")
     fam = get_family(family)
     missing = set(fam.parameters) - set(params)
     if missing:
-        raise SimulationError(
-            f"missing composition parameter(s) {', '.join(sorted(missing))} for {family}"
-        )
+        raise SimulationError(f"missing composition parameter(s) {', '.join(sorted(missing))} for {family}")
     arrs = {k: np.asarray(params[k], dtype=float) for k in fam.parameters}
     shape = np.broadcast_shapes(*(a.shape for a in arrs.values()))
     p = {k: np.broadcast_to(a, shape) for k, a in arrs.items()}
@@ -359,13 +355,7 @@ def ground_truth(
     elif family == "FASnIBr":
         z, ad, tm = p["z"], pr["additive_mol_pct"], pr["milling_time_min"]
         s_z = math.sqrt(0.25 / (2 * math.log(_c("FASnI2.5Br0.5_pl_ratio"))))  # I(3)/I(2.5) = 1/5
-        plqy = (
-            9.0
-            * _gauss(z, 2.5, s_z)
-            * _fasn_additive(ad)
-            / 1.77
-            * _lognorm(tm, _fasn_t_opt(z), 0.7)
-        )
+        plqy = 9.0 * _gauss(z, 2.5, s_z) * _fasn_additive(ad) / 1.77 * _lognorm(tm, _fasn_t_opt(z), 0.7)
         s = 0.2 + 2.5 * (z - 2.5) + 1.6 * _gauss(ad, 90.0, 35.0) - 0.004 * (tm - 15.0)
         stability = expit(s)
     elif family == "CsPbI3-agZIF62":
@@ -387,7 +377,7 @@ def ground_truth(
         "stability": np.clip(stability, 0.0, 1.0),
         "bandgap": np.array(eg, dtype=float),
         "pl_peak": np.broadcast_to(HC_EV_NM / _pl_energy_ev(family, p), shape).astype(float),
-        "absorption_edge": HC_EV_NM / np.array(eg, dtype=float),
+        "absorption_edge": HC_EV_NM / (np.array(eg, dtype=float) + _c("tlis_edge_offset_eV")),
     }
 
 
@@ -494,9 +484,7 @@ def simulate_run(
     if mode not in ("reflectance", "pl"):
         raise SimulationError(f"mode must be 'reflectance' or 'pl', not '{mode}'")
     if family not in PROCESS_VARIABLES:
-        raise SimulationError(
-            f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})"
-        )
+        raise SimulationError(f"no simulator model for family '{family}' (supported: {', '.join(SUPPORTED_FAMILIES)})")
     if int(n_times) < 2:
         raise SimulationError("n_times must be at least 2")
     if not (math.isfinite(duration_min) and duration_min > 0):
@@ -534,20 +522,16 @@ def simulate_run(
     reference = None
     if mode == "reflectance":
         eg = truth["bandgap"]
-        edge_ss = HC_EV_NM / eg
+        edge_ss = HC_EV_NM / (eg + _c("tlis_edge_offset_eV"))
         lam0 = (
             _c("precursor_edge_nm")
             if family in ("FAMAPbI3", "FAPbIBr", "FASnIBr")
             else (380.0 if family == "CsNaAgBiCl6" else edge_ss)
         )
         edge_t = lam0 + (edge_ss - lam0) * alpha - _c("alpha_delta_blue_shift_nm") * loss
-        amp_ss = _c("F_plateau") * (
-            clean["X"] / (clean["X"] + 0.1) if family == "CsPbI3-agZIF62" else 1.0
-        )
+        amp_ss = _c("F_plateau") * (clean["X"] / (clean["X"] + 0.1) if family == "CsPbI3-agZIF62" else 1.0)
         amp0 = _c("F_precursor") if lam0 != edge_ss else amp_ss
-        amp_t = (amp0 + (amp_ss - amp0) * alpha) * (
-            1.0 - (1.0 - _c("alpha_delta_residual_absorption")) * loss
-        )
+        amp_t = (amp0 + (amp_ss - amp0) * alpha) * (1.0 - (1.0 - _c("alpha_delta_residual_absorption")) * loss)
         eu = _c("urbach_energy_eV")[family]
         F = _c("F_base") + amp_t[:, None] * expit((E[None, :] - HC_EV_NM / edge_t[:, None]) / eu)
         R = inverse_kubelka_munk(F)
@@ -576,9 +560,7 @@ def simulate_run(
         height = peak * (1.0 / fold + (1 - 1.0 / fold) * alpha) * decay
         shape = np.exp(-4 * math.log(2) * (E - e_pl) ** 2 / fwhm**2) * jac / (HC_EV_NM / lam_pl**2)
         laser = _c("laser_leak_counts") * np.exp(-0.5 * ((wl - _c("pl_excitation_nm")) / 3.0) ** 2)
-        mean = (_c("dark_counts") + laser[None, :]) * integration_time_ms / int_ref + height[
-            :, None
-        ] * shape[None, :]
+        mean = (_c("dark_counts") + laser[None, :]) * integration_time_ms / int_ref + height[:, None] * shape[None, :]
         meta_truth.update(
             pl_peak_counts=height,
             pl_peak_nm=np.full(t.size, lam_pl),
@@ -660,9 +642,7 @@ def write_tlis_csv(run: SimulatedRun, path: str | Path) -> list[Path]:
         lines.append(f"# reference: {ref_path.name}")
         if run.reference is None:
             raise SimulationError("a reflectance run needs its reference spectrum")
-        ref_rows = "\n".join(
-            f"{_fmt(w)},{r:.1f}" for w, r in zip(run.wavelengths_nm, run.reference, strict=True)
-        )
+        ref_rows = "\n".join(f"{_fmt(w)},{r:.1f}" for w, r in zip(run.wavelengths_nm, run.reference, strict=True))
         ref_path.write_text("wavelength_nm,counts\n" + ref_rows + "\n", encoding="utf-8")
         out.append(ref_path)
     lines += [

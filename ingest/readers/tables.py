@@ -77,6 +77,7 @@ from ingest.records import (
     QuantityRecord,
     ResultRecord,
     SampleRecord,
+    SeriesRecord,
     SourceRecord,
 )
 from matdb.families import builtin_families, canonical_params_key
@@ -132,10 +133,11 @@ EXPORT_EXTRA = {
     "method_version",
     "source_key",
     "quantity_definition",
-    # written by matdb.export; accepted, but the loader does not store them back yet
+    # a finding about a series (no sample), and the inferred flag with its reason
     "series_id",
     "inferred",
     "inferred_reason",
+    # written by matdb.export; accepted, but the loader does not store them back yet
     "process",
     "conditions",
     "instrument",
@@ -990,6 +992,7 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
     sources = _Sources(path.stem, notebook=True)
     samples: dict[str, SampleRecord] = {}
     sample_line: dict[str, int] = {}
+    series: dict[str, SeriesRecord] = {}
     meas: dict[tuple[Any, ...], MeasurementRecord] = {}
     declared: dict[str, Any] = {}
     declared_records: dict[str, QuantityRecord] = {}
@@ -1015,7 +1018,11 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
             declared[qrec.name] = QuantityDef(qrec.name, qrec.unit, qrec.label or qrec.name, qrec.min,
                                               qrec.max, qrec.categorical, qrec.description)
         rec = _export_result(get, path, loc, declared)
+        if get("inferred") is not None and _truthy(get("inferred")):
+            rec.inferred = True
+            rec.inferred_reason = _opt(get("inferred_reason")) or "inferred (flagged in the exported table)"
         quantity = rec.quantity
+        series_id = _opt(get("series_id")) if _opt(get("sample_id")) is None else None
         tech = get("technique")
         tech = (
             _technique(tech, path, loc)
@@ -1038,11 +1045,13 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
             if get("process") is not None:
                 process.update(_json_obj(get("process"), path, loc, "process"))
             check_process(process, path, field="params", **_loc_kw(loc))
-        if family is not None and params is not None:
+        if series_id is not None and not params:
+            params = None  # a finding about a series has no composition of its own
+        elif family is not None and params is not None:
             params = check_composition(family, params, path, **_loc_kw(loc))
             if get("formula") is not None:
                 _check_formula(family, params, str(get("formula")), path, loc)
-        elif (family is None) != (params is None):
+        elif series_id is None and (family is None) != (params is None):
             missing = "params" if family else "family"
             raise fail(
                 f"'{missing}' is empty but '{'family' if family else 'params'}' is given",
@@ -1091,6 +1100,12 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
                 )
             target: dict[str, Any] = {"sample": sid}
             tkey: tuple[Any, ...] = ("s", sid)
+        elif series_id is not None:
+            # the export does not carry the series' title or members: the finding keeps its series id
+            series.setdefault(series_id, SeriesRecord(id=series_id, title=series_id, family=family, source=src,
+                                                      provenance=prov))
+            target = {"series": series_id}
+            tkey = ("r", series_id)
         else:
             if family is None:
                 raise fail(
@@ -1152,6 +1167,7 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
         sources=list(sources.by_key.values()),
         quantities=list(declared_records.values()),
         samples=list(samples.values()),
+        series=list(series.values()),
         measurements=list(meas.values()),
     )
 
