@@ -145,6 +145,13 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
     if rec.file is None:
         return _inline(rec)
     path = base_dir / rec.file
+    if rec.format == "tlis_folder":
+        from ingest.readers.spectrometer import load_folder_run
+
+        if rec.kind not in TLIS_MODES.values():
+            raise fail(f"kind '{rec.kind}' does not fit a TLIS run (use tlis_reflectance or tlis_pl)", path,
+                       field="kind")
+        return load_folder_run(path, reference=rec.reference, kind=rec.kind)
     if not path.is_file():
         raise fail(f"array file '{rec.file}' not found (looked in {base_dir})", path, field="file")
     fmt = rec.format or _array_format(path, rec.kind)
