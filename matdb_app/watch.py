@@ -326,3 +326,31 @@ def watch(
     live.settle_s = 0.0
     live.poll()
     return WatchResult(reason, live.state(), finish(db, live.manifest.folder))
+
+
+def live_table(state: LiveState, manifest: Manifest) -> Any:
+    """The terminal view (rich): the latest features and the decision."""
+    from rich.table import Table
+
+    t = Table(title=f"matdb watch · {manifest.sample} · {manifest.mode}")
+    t.add_column("spectra")
+    t.add_column("t (min)")
+    for k in state.series:
+        t.add_column(k)
+    t.add_column("decision")
+    n = state.times_min.size
+    last = [f"{state.series[k][-1]:.4g}" if n else "" for k in state.series]
+    text = state.banner[1] if state.banner else "changing"
+    style = {"success": "bold green", "error": "bold red"}.get(state.banner[0] if state.banner else "", "")
+    t.add_row(str(n), f"{state.times_min[-1]:.2f}" if n else "", *last, f"[{style}]{text}[/]" if style else text)
+    for w in state.warnings[-3:]:
+        t.caption = (t.caption or "") + f"warning: {w}\n"
+    return t
+
+
+def watch_in_terminal(db: Database, live: LiveRun, console: Any, **kw: Any) -> WatchResult:
+    """:func:`watch` with a rich live view in the terminal."""
+    from rich.live import Live
+
+    with Live(live_table(live.state(), live.manifest), console=console, refresh_per_second=4) as view:
+        return watch(db, live, on_update=lambda st: view.update(live_table(st, live.manifest)), **kw)
