@@ -354,3 +354,27 @@ def watch_in_terminal(db: Database, live: LiveRun, console: Any, **kw: Any) -> W
 
     with Live(live_table(live.state(), live.manifest), console=console, refresh_per_second=4) as view:
         return watch(db, live, on_update=lambda st: view.update(live_table(st, live.manifest)), **kw)
+
+
+def figures(state: LiveState) -> tuple[Any, Any]:
+    """The Live page's figures: the growing heatmap and the feature traces against time (plotly)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from matdb_app import plots
+
+    heat = plots.tlis_heatmap(state.times_min, state.wavelengths_nm, state.signal, signal_label=state.signal_label,
+                              title=f"Live run: {state.times_min.size} spectra")
+    names = [k for k in ("absorption_edge", "bandgap", "pl_peak", "pl_fwhm", "pl_integrated_intensity")
+             if k in state.series]
+    fig = make_subplots(rows=max(len(names), 1), cols=1, shared_xaxes=True, subplot_titles=names or ["features"])
+    for i, k in enumerate(names, start=1):
+        fig.add_trace(go.Scatter(x=state.times_min, y=state.series[k], mode="lines+markers", name=k,
+                                 marker={"size": 4}), row=i, col=1)
+    d = state.detection
+    for label, t, colour in (("steady", d.steady_since, "green"), ("decay", d.decay_since, "red")):
+        if t is not None:
+            fig.add_vline(x=t, line_dash="dash", line_color=colour, annotation_text=label)
+    fig.update_layout(template="plotly_white", height=220 * max(len(names), 1), showlegend=False,
+                      xaxis_title="Milling time (min)")
+    return heat, fig

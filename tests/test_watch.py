@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_browser import driver  # noqa: F401  (the headless Chromium fixture of the browser tests)
 from watch_spectrometer import Spectrometer, oceanview_text, reference_file, simulated
 
 from ingest.readers import spectrometer as sp
@@ -181,3 +182,48 @@ def test_cli_watch_duration(tmp_path: Path, db_url: str) -> None:
     assert "20 spectra" in out.stdout and "added: 1" in out.stdout
     bad = subprocess.run(cmd[:9] + ["--mode", "pl", "--db", db_url], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--resume" in bad.stderr
+
+
+def test_live_page_apptest(tmp_path: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    m, r = _start(tmp_path, 0.8)
+    spec = Spectrometer(r, m.folder, fmt="oceanview", every=0, stop_after=150)
+    spec.write_all()
+    at = AppTest.from_file(str(REPO / "app_pages" / "live.py"), default_timeout=60)
+    at.query_params["dir"] = str(m.folder)
+    at.run()
+    assert not at.exception
+    assert any("150 spectra" in c.value for c in at.caption)
+    [banner] = [s.value for s in at.success]
+    assert banner.startswith("steady state since ") and banner.endswith(" min — stop milling")
+
+
+@pytest.mark.browser
+def test_live_page_in_browser_heatmap_grows_and_banner_appears(tmp_path: Path, driver: object) -> None:  # noqa: F811
+    """The served Live page while spectra arrive: the heatmap grows, then the banner appears."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_browser import _serve
+
+    m, r = _start(tmp_path, 0.8)
+    spec = Spectrometer(r, m.folder, fmt="oceanview", every=5)
+    for i in range(20):
+        spec.write(i)
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    ingest_.init_db(url, progress=False).db.close()
+    with _serve(url, tmp_path) as base:
+        driver.get(f"{base}/live?dir={m.folder}&every=1")  # type: ignore[attr-defined]
+
+        def text() -> str:
+            return driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+
+        WebDriverWait(driver, 60, poll_frequency=0.5).until(lambda _: "20 spectra" in text())
+        assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer")  # type: ignore[attr-defined]
+        assert "stop milling" not in text()
+        for i in range(20, r.times_min.size):  # the mill runs on
+            spec.write(i)
+        WebDriverWait(driver, 90, poll_frequency=0.5).until(lambda _: f"{r.times_min.size} spectra" in text())
+        WebDriverWait(driver, 30, poll_frequency=0.5).until(lambda _: "— stop milling" in text())
+        assert "steady state since" in text()
+        driver.save_screenshot(str(REPO / "test-artifacts" / "screenshots" / "live.png"))  # type: ignore[attr-defined]
