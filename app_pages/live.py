@@ -8,8 +8,9 @@ from matdb_app import watch
 from matdb_app.errors import user_errors
 
 st.title("Live")
-folder = st.text_input("Watched folder (where `matdb watch` writes matdb-watch.yaml)",
-                       value=st.query_params.get("dir", ""), key="live_dir")
+folder = st.text_input(
+    "Watched folder (where `matdb watch` writes matdb-watch.yaml)", value=st.query_params.get("dir", ""), key="live_dir"
+)
 refresh_s = float(st.query_params.get("every", 2.0))
 
 

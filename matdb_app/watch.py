@@ -184,6 +184,10 @@ class LiveRun:
             if p.name in self.seen:
                 continue
             try:
+                if p.suffix.lower() == ".csv" and sp.is_matrix_csv(p):  # a growing matrix: its new columns
+                    new += [s for s in sp.read_matrix(p, settle_s=self.settle_s, now=now) if s.file not in self.seen]
+                    self.pending.pop(p.name, None)
+                    continue
                 new.append(sp.read_spectrum(p, settle_s=self.settle_s, now=now))
             except sp.Incomplete as exc:
                 self.pending[p.name] = str(exc)
@@ -363,18 +367,28 @@ def figures(state: LiveState) -> tuple[Any, Any]:
 
     from matdb_app import plots
 
-    heat = plots.tlis_heatmap(state.times_min, state.wavelengths_nm, state.signal, signal_label=state.signal_label,
-                              title=f"Live run: {state.times_min.size} spectra")
-    names = [k for k in ("absorption_edge", "bandgap", "pl_peak", "pl_fwhm", "pl_integrated_intensity")
-             if k in state.series]
+    heat = plots.tlis_heatmap(
+        state.times_min,
+        state.wavelengths_nm,
+        state.signal,
+        signal_label=state.signal_label,
+        title=f"Live run: {state.times_min.size} spectra",
+    )
+    names = [
+        k for k in ("absorption_edge", "bandgap", "pl_peak", "pl_fwhm", "pl_integrated_intensity") if k in state.series
+    ]
     fig = make_subplots(rows=max(len(names), 1), cols=1, shared_xaxes=True, subplot_titles=names or ["features"])
     for i, k in enumerate(names, start=1):
-        fig.add_trace(go.Scatter(x=state.times_min, y=state.series[k], mode="lines+markers", name=k,
-                                 marker={"size": 4}), row=i, col=1)
+        fig.add_trace(
+            go.Scatter(x=state.times_min, y=state.series[k], mode="lines+markers", name=k, marker={"size": 4}),
+            row=i,
+            col=1,
+        )
     d = state.detection
     for label, t, colour in (("steady", d.steady_since, "green"), ("decay", d.decay_since, "red")):
         if t is not None:
             fig.add_vline(x=t, line_dash="dash", line_color=colour, annotation_text=label)
-    fig.update_layout(template="plotly_white", height=220 * max(len(names), 1), showlegend=False,
-                      xaxis_title="Milling time (min)")
+    fig.update_layout(
+        template="plotly_white", height=220 * max(len(names), 1), showlegend=False, xaxis_title="Milling time (min)"
+    )
     return heat, fig

@@ -227,3 +227,29 @@ def test_live_page_in_browser_heatmap_grows_and_banner_appears(tmp_path: Path, d
         WebDriverWait(driver, 30, poll_frequency=0.5).until(lambda _: "— stop milling" in text())
         assert "steady state since" in text()
         driver.save_screenshot(str(REPO / "test-artifacts" / "screenshots" / "live.png"))  # type: ignore[attr-defined]
+
+
+def test_growing_matrix_csv(tmp_path: Path, db) -> None:  # noqa: ANN001
+    """One matrix CSV as `matdb simulate` writes it, rewritten with more time columns as the run goes on."""
+    import copy
+
+    from screening.simulate import write_tlis_csv
+
+    m, r = _start(tmp_path, 0.8)
+    live = watch.LiveRun(m, settle_s=0.0)
+    target = m.folder / "run-matrix.csv"
+    for k in (5, 12, 30):
+        part = copy.copy(r)
+        part.values, part.times_min = r.values[:k], r.times_min[:k]
+        (tmp_path / "out").mkdir(exist_ok=True)
+        written = write_tlis_csv(part, tmp_path / "out" / "run-matrix.csv")[0]
+        text = written.read_text()
+        target.write_text(text[: len(text) // 2])  # half written: not read
+        live.poll()
+        target.write_text(text)
+        live.poll()
+        assert live.state().times_min.size == k
+    np.testing.assert_allclose(live.state().times_min, r.times_min[:30], atol=1e-6)
+    res = watch.finish(db, m.folder)
+    assert res.ok and res.totals["added"] == 1
+    np.testing.assert_allclose(db.array(m.measurement, "tlis_reflectance")["values"], live.run.rows, atol=1e-9)

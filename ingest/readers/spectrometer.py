@@ -180,6 +180,28 @@ def _settled(path: Path, data: bytes, mtime: float, settle_s: float, now: float)
         raise Incomplete(f"{path.name}: modified {now - mtime:.2f} s ago")
 
 
+def read_matrix(path: Path, *, settle_s: float = 0.0, now: float | None = None) -> list[Spectrum]:
+    """The spectra of a (possibly growing) TLIS matrix CSV as ``matdb simulate`` writes it, one per time
+    column, named ``<file>#<column>``; times are the header's (min) as seconds from zero.
+
+    Raises:
+        Incomplete: the file is still being written (unfinished last line, ragged rows, recently modified).
+    """
+    from ingest.readers.tlis import parse_run
+
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Incomplete(f"{path.name}: cannot be read yet ({exc.strerror or exc})") from None
+    _settled(path, data, st.st_mtime, settle_s, time.time() if now is None else now)
+    try:
+        times, wl, values, *_ = parse_run(path, data.decode("utf-8-sig"))
+    except IngestError as exc:
+        raise Incomplete(f"{path.name}: not complete yet ({exc.message})") from None
+    return [Spectrum(f"{path.name}#{i}", wl, values[i], float(t) * 60.0, "tlis_csv") for i, t in enumerate(times)]
+
+
 def is_matrix_csv(path: Path) -> bool:
     """A TLIS matrix CSV (``# matdb-tlis`` header or a ``wavelength_nm,t0,t1,..`` header row)."""
     try:
@@ -266,14 +288,11 @@ def read_folder(folder: Path, reference: str | None) -> tuple[FolderRun, list[st
     run = FolderRun(folder)
     names = []
     files = spectrum_files(folder, reference)
-    matrices = [p for p in files if p.suffix.lower() == ".csv" and is_matrix_csv(p)]
-    if matrices:
-        raise fail("a matrix CSV run in a watched folder is read by itself; ingest the CSV file", matrices[0])
     spectra = []
     for p in files:
         names.append(p.name)
         try:
-            spectra.append(read_spectrum(p))
+            spectra += read_matrix(p) if is_matrix_csv(p) else [read_spectrum(p)]
         except Incomplete as exc:
             run.warnings.append(f"{exc}; not read")
         except IngestError as exc:
