@@ -201,6 +201,8 @@ class LiveRun:
                     arrived += 1
             except sp.Incomplete as exc:
                 self.pending[s.file] = str(exc)
+            except IngestError as exc:  # e.g. the reference went missing: keep the spectrum for the next poll
+                self.pending[s.file] = f"{s.file}: waiting ({exc})"
         if arrived:
             self.last_arrival = time.time()
         return arrived

@@ -128,6 +128,11 @@ def test_bad_input_never_stops_the_watcher(tmp_path: Path) -> None:
     assert live.poll() == 1
     assert live.state().times_min.size == 4
     np.testing.assert_allclose(live.state().times_min, r.times_min[:4], atol=1e-3)
+    # the reference disappears: spectra wait, nothing raises
+    (m.folder / str(m.reference)).unlink()
+    fresh = watch.LiveRun(m, settle_s=0.0)
+    assert fresh.poll() == 0
+    assert fresh.state().pending and all("waiting" in p or "not the run" in p for p in fresh.state().pending)
 
 
 @pytest.mark.parametrize(
@@ -153,6 +158,7 @@ def test_resume_without_manifest_and_second_start(tmp_path: Path) -> None:
         watch.start(tmp_path / "w", mode="pl", sample="s1")
 
 
+@pytest.mark.slow
 def test_cli_watch_duration(tmp_path: Path, db_url: str) -> None:
     r = simulated(0.8, n_times=20)
     ref = reference_file(r, tmp_path / "ptfe.csv")

@@ -44,6 +44,8 @@ SUPPORTED: dict[str, str] = {
     "jcamp": ".jdx, .dx, .jcamp — JCAMP-DX 4.24/5.x spectrum, ##XYDATA=(X++(Y..Y)) or "
     "##XYPOINTS=(XY..XY), AFFN",
     "structure": ".cif, POSCAR/CONTCAR (by name), .vasp, .extxyz, .xyz — crystal structure",
+    "tlis_folder": "a folder with matdb-watch.yaml (written by `matdb watch`): one spectrum per file — OceanView "
+    "tab-separated text export or two-column CSV/TXT — or one growing TLIS matrix CSV; see readers/spectrometer.py",
     "metadata": "spectra, patterns, runs and structures name their sample with '# sample:', "
     "'# family:', '# params: {...}' header lines or a sidecar <file>.meta.yaml",
 }
