@@ -19,6 +19,7 @@ PAGES = [
     st.Page("app_pages/maps.py", title="Composition maps", icon=":material/scatter_plot:"),
     st.Page("app_pages/screening.py", title="Screening", icon=":material/science:"),
     st.Page("app_pages/ingest.py", title="Ingest", icon=":material/upload_file:"),
+    st.Page("app_pages/live.py", title="Live", icon=":material/monitor_heart:"),
 ]
 
 nav = st.navigation(PAGES)

@@ -93,6 +93,9 @@ def _referenced_files(prepared: Prepared) -> set[Path]:
             ref = a["data"].meta.get("reference_file") if a["data"].meta else None
             if ref:
                 out.add((prepared.base_dir / ref).resolve())
+            folder = prepared.base_dir / rec["file"] if rec.get("format") == "tlis_folder" else None
+            for name in (a["data"].meta or {}).get("member_files", []) if folder else []:
+                out.add((folder / name).resolve())  # the spectra of a watched folder (matdb watch)
         for st in m["structures"]:
             if st.get("file"):
                 out.add((prepared.base_dir / st["file"]).resolve())

@@ -243,7 +243,7 @@ class ArrayRecord(_Rec):
 
     kind: ArrayKind
     file: str | None = Field(None, description="path relative to the record file")
-    format: Literal["tlis_csv", "tlis_long_csv", "xy", "jcamp", "npy"] | None = None
+    format: Literal["tlis_csv", "tlis_long_csv", "tlis_folder", "xy", "jcamp", "npy"] | None = None
     reference: str | None = Field(None, description="reference spectrum file (reflectance)")
     x: list[float] | None = None
     y: list[float] | None = None

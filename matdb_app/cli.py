@@ -319,6 +319,38 @@ def analyze(
         err.print(f"[yellow]warning:[/] {key}: {msg}", highlight=False)
 
 
+@app.command()
+def watch(
+    folder: Annotated[Path, typer.Argument(help="Folder the spectrometer exports spectra into.")],
+    sample: Annotated[Optional[str], typer.Option(help="Id of the sample being milled.")] = None,
+    family: Annotated[Optional[str], typer.Option(help="Family slug (a new sample; with --param).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="name=value (repeatable).")] = None,
+    mode: Annotated[str, typer.Option(help="reflectance or pl.")] = "reflectance",
+    reference: Annotated[Optional[Path], typer.Option(help="PTFE reference spectrum (reflectance).")] = None,
+    excitation: Annotated[Optional[float], typer.Option(help="PL excitation wavelength (nm).")] = None,
+    provenance: Annotated[str, typer.Option(help="measured or simulated.")] = "measured",
+    duration: Annotated[Optional[float], typer.Option(help="Stop after this many minutes.")] = None,
+    idle: Annotated[Optional[float], typer.Option(help="Stop after this many minutes without a new spectrum.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a watch of this folder.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Follow a folder while the mill runs: live features, 'stop milling' when steady; ingest at the end."""
+    from matdb_app import watch as watch_
+
+    d = _db(db)
+    try:
+        params = {k: v[0] for k, v in simulate_.parse_param_values(param or []).items()}
+        m = watch_.start(folder, mode=mode, sample=sample, family=family, params=params, reference=reference,
+                         provenance=provenance, excitation_nm=excitation, resume=resume)
+        res = watch_.watch_in_terminal(d, watch_.LiveRun(m), console, duration_min=duration, idle_min=idle)
+    except user_errors() as exc:
+        fail(exc)
+    console.print(f"run ended ({res.reason}): {res.state.times_min.size} spectra")
+    _report(res.report)
+    if not res.report.ok:
+        raise typer.Exit(1)
+
+
 demo_app = typer.Typer(help="The simulated demonstration set (source matdb-demo, ◇ SIMULATED).", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 

@@ -431,3 +431,104 @@ def enhancement_between(t: ArrayLike, y: ArrayLike, t_a: float, t_b: float) -> F
         feat.quantity,
         f"I({t_b:g} min) / I({t_a:g} min)",
     )
+
+
+# --- online detection (a series that grows one point at a time) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What :class:`OnlineKinetics` concludes after the latest point.
+
+    Attributes:
+        status: "changing" (no decision yet), "steady" (steady state reached) or "decaying" (a decay after
+            the maximum has started).
+        steady_since: steady-state time (min) by :func:`steady_state_time` on the series so far, or None.
+        decay_since: decay onset (min) by :func:`decay_after_maximum` on the series so far, or None.
+    """
+
+    status: str
+    steady_since: float | None
+    decay_since: float | None
+    t_last: float | None
+    n_points: int
+    tol: float | None = None
+
+
+class OnlineKinetics:
+    """Steady state and decay onset of a growing series, decided as each point arrives.
+
+    The criteria are those of :func:`steady_state_time` and :func:`decay_after_maximum` (the same functions,
+    applied to the series so far, held in growing buffers). Two guards make them fit for a live decision:
+    steady state counts only once the plateau differs from the start of the run by more than the tolerance
+    (a flat induction period is not a steady state), and both decisions must hold for ``confirm`` consecutive
+    points before they are reported (one noisy point does not raise or drop a banner). A decay, once
+    reported, stays reported. NaN values (failed spectral fits) are skipped, as offline.
+    """
+
+    def __init__(
+        self,
+        rel_tol: float = DEFAULT_REL_TOL,
+        abs_tol: float | None = None,
+        noise_k: float = DEFAULT_NOISE_K,
+        confirm: int = 3,
+        capacity: int = 1024,
+    ) -> None:
+        self.rel_tol = rel_tol
+        self.abs_tol = abs_tol
+        self.noise_k = noise_k
+        self.confirm = confirm
+        self.capacity = capacity
+        self._t = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self._n = 0
+        self._ss_run = 0
+        self._dec_run = 0
+        self._decay: float | None = None
+        self._steady: float | None = None
+        self.detection = Detection("changing", None, None, None, 0)
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._t[: self._n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self._n]
+
+    def add(self, t: float, y: float) -> Detection:
+        """Add one point (min, value) and return the detection after it."""
+        if not (math.isfinite(t) and math.isfinite(y)) or (self._n and t <= self._t[self._n - 1]):
+            return self.detection
+        if self._n == self._t.size:
+            self._t = np.concatenate([self._t, np.empty(self._t.size)])
+            self._y = np.concatenate([self._y, np.empty(self._y.size)])
+        self._t[self._n], self._y[self._n] = t, y
+        self._n += 1
+        self.detection = self._decide()
+        return self.detection
+
+    def _decide(self) -> Detection:
+        n = self._n
+        t, y = self.t, self.y
+        if n < MIN_POINTS:
+            return Detection("changing", None, None, float(t[-1]), n)
+        ss = steady_state_time(t, y, self.rel_tol, self.abs_tol, noise_k=self.noise_k)
+        start = float(np.median(y[:3]))
+        moved = abs(ss.level - start) > ss.tol
+        self._ss_run = self._ss_run + 1 if ss.status == "ok" and moved else 0
+        if self._ss_run >= self.confirm and self._decay is None:
+            self._steady = ss.time
+        if self._decay is None:
+            dec = decay_after_maximum(t, y, self.rel_tol, self.abs_tol, self.noise_k)
+            self._dec_run = self._dec_run + 1 if dec.status == "ok" else 0
+            if self._dec_run >= self.confirm:
+                self._decay = dec.onset_time
+        if self._decay is not None:
+            status = "decaying"
+        elif self._ss_run >= self.confirm:
+            status = "steady"
+        else:
+            status = "changing"
+        return Detection(status, self._steady if status != "changing" else None, self._decay, float(t[-1]), n,
+                         ss.tol)

@@ -996,6 +996,30 @@ def extract_features(
     return fs
 
 
+def point_series(
+    kind: str,
+    values: ArrayLike,
+    wavelengths_nm: ArrayLike,
+    reference: ArrayLike | None = None,
+    **opts: Any,
+) -> dict[str, Series]:
+    """The per-time-point series of a block of spectra (n, n_wl), as :func:`extract_features`
+    computes them (the same code; every spectrum is analysed on its own, so a live run that adds one
+    spectrum at a time gets exactly the values of the whole run). Options as for extract_features."""
+    try:
+        k = _KIND_ALIASES[kind]
+    except KeyError:
+        raise SpectrumError(f"unknown TLIS kind '{kind}' (use reflectance or pl)") from None
+    v, wl = _as_matrix(values, wavelengths_nm)
+    fs = FeatureSet(k, np.arange(v.shape[0], dtype=float), wl)
+    sat = saturated_rows(v, opts.get("detector_max", DEFAULT_DETECTOR_MAX))
+    if k == "reflectance":
+        _reflectance_series(fs, v, wl, reference, sat, opts)
+    else:
+        _pl_series(fs, v, wl, sat, opts)
+    return fs.series
+
+
 def _series(
     name: str,
     unit: str,
@@ -1100,7 +1124,7 @@ def _kinetic_summary(fs: FeatureSet, s: Series, label: str, rel_tol: float, rise
     _feature(fs, "avrami_exponent", fit.n, "", mv, "avrami_exponent", fit.n_err)
 
 
-def _reflectance_features(
+def _reflectance_series(
     fs: FeatureSet,
     v: np.ndarray,
     wl: np.ndarray,
@@ -1108,6 +1132,7 @@ def _reflectance_features(
     sat: np.ndarray,
     opts: dict[str, Any],
 ) -> None:
+    """The per-time-point reflectance series of ``fs`` (each spectrum on its own)."""
     if opts.get("values_are_reflectance"):
         r = v
         if np.any(r <= 0):
@@ -1169,6 +1194,18 @@ def _reflectance_features(
     fs.series["urbach_energy"] = _series(
         "urbach_energy", "meV", eu, eu_st, eu_err, "urbach_energy", "urbach_energy"
     )
+
+
+def _reflectance_features(
+    fs: FeatureSet,
+    v: np.ndarray,
+    wl: np.ndarray,
+    reference: Any,
+    sat: np.ndarray,
+    opts: dict[str, Any],
+) -> None:
+    _reflectance_series(fs, v, wl, reference, sat, opts)
+    ok = fs.series["absorption_edge"].ok
     n_ok = int(ok.sum())
     if n_ok == 0:
         fs.warn("no absorption edge found in any spectrum; no reflectance summary features")
@@ -1256,9 +1293,10 @@ def _reflectance_features(
         fs.warn(f"only {tt.size} time points with an edge; kinetic features not computed")
 
 
-def _pl_features(
+def _pl_series(
     fs: FeatureSet, v: np.ndarray, wl: np.ndarray, sat: np.ndarray, opts: dict[str, Any]
-) -> None:
+) -> tuple[PeakFitBatch, Any]:
+    """The per-time-point PL series of ``fs`` (each spectrum fitted on its own); returns the fits."""
     window = opts.get("window_nm")
     exc = opts.get("excitation_wavelength_nm")
     if window is None and exc is not None:
@@ -1301,6 +1339,14 @@ def _pl_features(
     fs.series["pl_tail_urbach_energy"] = _series(
         "pl_tail_urbach_energy", "meV", eu, eu_st, eu_err, "urbach_energy", "pl_tail_urbach_energy"
     )
+    return fits, window
+
+
+def _pl_features(
+    fs: FeatureSet, v: np.ndarray, wl: np.ndarray, sat: np.ndarray, opts: dict[str, Any]
+) -> None:
+    fits, window = _pl_series(fs, v, wl, sat, opts)
+    st = fits.status
     ok = st == "ok"
     counts = {s: int((st == s).sum()) for s in np.unique(st) if s != "ok"}
     if counts:

@@ -44,6 +44,8 @@ SUPPORTED: dict[str, str] = {
     "jcamp": ".jdx, .dx, .jcamp — JCAMP-DX 4.24/5.x spectrum, ##XYDATA=(X++(Y..Y)) or "
     "##XYPOINTS=(XY..XY), AFFN",
     "structure": ".cif, POSCAR/CONTCAR (by name), .vasp, .extxyz, .xyz — crystal structure",
+    "tlis_folder": "a folder with matdb-watch.yaml (written by `matdb watch`): one spectrum per file — OceanView "
+    "tab-separated text export or two-column CSV/TXT — or one growing TLIS matrix CSV; see readers/spectrometer.py",
     "metadata": "spectra, patterns, runs and structures name their sample with '# sample:', "
     "'# family:', '# params: {...}' header lines or a sidecar <file>.meta.yaml",
 }
@@ -145,6 +147,13 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
     if rec.file is None:
         return _inline(rec)
     path = base_dir / rec.file
+    if rec.format == "tlis_folder":
+        from ingest.readers.spectrometer import load_folder_run
+
+        if rec.kind not in TLIS_MODES.values():
+            raise fail(f"kind '{rec.kind}' does not fit a TLIS run (use tlis_reflectance or tlis_pl)", path,
+                       field="kind")
+        return load_folder_run(path, reference=rec.reference, kind=rec.kind)
     if not path.is_file():
         raise fail(f"array file '{rec.file}' not found (looked in {base_dir})", path, field="file")
     fmt = rec.format or _array_format(path, rec.kind)

@@ -248,7 +248,7 @@ def _check_files(doc: Document, path: Path, locate: _Locator) -> None:
     base = path.parent
     for i, m in enumerate(doc.measurements):
         rid = f"measurements[{i}]" + (f" (id {m.id})" if m.id else "")
-        refs = [("arrays", j, "file", a.file) for j, a in enumerate(m.arrays)]
+        refs = [("arrays", j, "file", a.file) for j, a in enumerate(m.arrays) if a.format != "tlis_folder"]
         refs += [("arrays", j, "reference", a.reference) for j, a in enumerate(m.arrays)]
         refs += [("structures", j, "file", s.file) for j, s in enumerate(m.structures)]
         for group, j, fld, name in refs:
