@@ -158,7 +158,8 @@ def _f(x: float) -> str:
 def _plot(problem: str, by: dict[str, dict[str, Any]], out: Path) -> str | None:
     """Median (and quartiles) of the best true fraction so far vs experiments, per optimiser."""
     curves = {}
-    for o, d in by.items():
+    for o in [q for q in ORDER if q in by]:
+        d = by[o]
         n = min(len(r["true_fraction"]) for r in d["runs"])
         if n == 0:
             continue
@@ -226,6 +227,7 @@ def report(results: list[dict[str, Any]], out: Path, missing: list[str]) -> tupl
     if missing:
         lines += [f"Not run (library not installed; `pip install -e .[bench]`): {', '.join(missing)}", ""]
     summary: dict[str, Any] = {}
+    lines += ["Median experiments to 90 % of the optimum (failures/seeds):", "", *overview(table), ""]
     for p in [q for q in PROBLEMS if q in table]:
         by = table[p]
         prob = PROBLEMS[p]
@@ -266,6 +268,19 @@ def report(results: list[dict[str, Any]], out: Path, missing: list[str]) -> tupl
         lines.append("")
     (out / "decisions.md").write_text("\n".join(lines))
     return "\n".join(lines), summary
+
+
+def overview(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """One row per problem: median experiments (failures/seeds) per optimiser, random's law last."""
+    opts = [o for o in ORDER if any(o in by for by in table.values())]
+    lines = ["| problem | " + " | ".join(opts) + " | random (law) |", "|---" * (len(opts) + 2) + "|"]
+    for p in [q for q in PROBLEMS if q in table]:
+        cells = []
+        for o in opts:
+            d = table[p].get(o)
+            cells.append(f"{_f(d['median'])} ({d['failures']}/{d['seeds']})" if d else "not run")
+        lines.append(f"| {p} | " + " | ".join(cells) + f" | {PROBLEMS[p].random_median():g} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
