@@ -103,7 +103,8 @@ def run_all(problems: list[str], optimizers: list[str], seeds: int, budget: int)
     from tqdm import tqdm
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    jobs = [(p, o, s) for p in problems for o in optimizers for s in range(seeds)]
+    # seed-major: a run cut short leaves every optimiser with about as many seeds
+    jobs = [(p, o, s) for p in problems for s in range(seeds) for o in optimizers]
     out = []
     bar = tqdm(jobs, desc="campaigns", unit="campaign", file=sys.stderr)
     for p, o, s in bar:
