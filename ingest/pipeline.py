@@ -104,17 +104,23 @@ def _referenced_files(prepared: Prepared) -> set[Path]:
 
 def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
                 mapping: dict[str, str] | None = None) -> tuple[list[Prepared], IngestReport]:
-    """Read and validate every file without writing anything."""
-    from ingest.readers import read_file
+    """Read and validate every file without writing anything.
+
+    Record files come first (and are loaded first), so a table may use the families and
+    quantities that a record file of the same call defines."""
+    from ingest.readers import RECORD_EXT, read_file
 
     files, missing = collect_files(paths)
+    files.sort(key=lambda f: f.suffix.lower() not in RECORD_EXT)  # stable: otherwise as given
     report = IngestReport(files=list(missing))
     families, quantities = db.families(), db.quantities()
     prepared: list[tuple[Path, Prepared | None, FileOutcome | None]] = []
     for f in files:
         try:
-            doc = read_file(f, mapping=mapping)
+            doc = read_file(f, mapping=mapping, families=families, quantities=quantities)
             prep = prepare(doc, str(f), known_families=families, known_quantities=quantities)
+            families.update(prep.families)
+            quantities.update(prep.quantity_defs)
             prepared.append((f, prep, None))
         except IngestError as exc:
             errs = exc.errors if isinstance(exc, IngestErrors) else [exc]

@@ -34,6 +34,7 @@ class Prepared:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_source: str | None = None
     quantities: list[dict[str, Any]] = field(default_factory=list)
+    quantity_defs: dict[str, vocabulary.QuantityDef] = field(default_factory=dict)
     families: dict[str, fam.Family] = field(default_factory=dict)
     chemicals: dict[str, dict[str, Any]] = field(default_factory=dict)
     syntheses: list[dict[str, Any]] = field(default_factory=list)
@@ -202,8 +203,8 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         d = q.model_dump()
         d["label"] = q.label or q.name
         p.quantities.append(d)
-        quantities[q.name] = vocabulary.QuantityDef(q.name, q.unit, d["label"], q.min, q.max, q.categorical,
-                                                    q.description, q.direction, q.precision)
+        quantities[q.name] = p.quantity_defs[q.name] = vocabulary.QuantityDef(
+            q.name, q.unit, d["label"], q.min, q.max, q.categorical, q.description, q.direction, q.precision)
     for i, f in enumerate(doc.families):
         rec = f"families[{i}] ({f.slug})"
         if f.slug in fam.builtin_families():

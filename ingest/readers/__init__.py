@@ -13,6 +13,7 @@ where known, the line/row/record and field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from ingest.readers import jcamp, records, structures, tables, tlis, xy
 from ingest.readers._common import fail, read_bytes, read_text
 from ingest.records import ArrayRecord, Document
 from matdb.arrays import ArrayData
-from matdb.vocabulary import TLIS_MODES, spectrum_axis
+from matdb.families import Family
+from matdb.vocabulary import TLIS_MODES, QuantityDef, spectrum_axis
 
 __all__ = ["SUPPORTED", "read_file", "load_array", "read_mapping"]
 
@@ -72,13 +74,17 @@ def _unsupported(path: Path) -> IngestError:
     )
 
 
-def read_file(path: Path, *, mapping: dict[str, Any] | None = None) -> Document:
+def read_file(path: Path, *, mapping: dict[str, Any] | None = None,
+              families: Mapping[str, Family] | None = None,
+              quantities: Mapping[str, QuantityDef] | None = None) -> Document:
     """Read any supported file into a validated Document.
 
     Args:
         path: the input file; its format is chosen from the extension (and, for .csv, the header).
         mapping: header mapping for tables ({"PLQY (%)": "plqy [%]", "ignore": [...]}); without
             it a sidecar ``<table>.mapping.yaml`` is used if present.
+        families, quantities: user-defined families and declared quantities a table may use
+            (from the database, or from record files read earlier in the same ingest).
 
     Raises:
         IngestError: anything wrong with the file, located by file, line/record and field.
@@ -87,14 +93,15 @@ def read_file(path: Path, *, mapping: dict[str, Any] | None = None) -> Document:
     if isinstance(mapping, (str, Path)):
         mapping = read_mapping(Path(mapping))
     try:
-        return _dispatch(path, mapping)
+        return _dispatch(path, mapping, families, quantities)
     except ValidationError as exc:  # a value a reader passed on that the record model rejects
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err.get("loc", ()))
         raise fail(f"invalid value: {err.get('msg')}", path, field=loc or None) from None
 
 
-def _dispatch(path: Path, mapping: dict[str, Any] | None) -> Document:
+def _dispatch(path: Path, mapping: dict[str, Any] | None, families: Mapping[str, Family] | None = None,
+              quantities: Mapping[str, QuantityDef] | None = None) -> Document:
     ext = path.suffix.lower()
     if structures.structure_format(path) is not None:
         text = read_text(path)
@@ -103,7 +110,7 @@ def _dispatch(path: Path, mapping: dict[str, Any] | None) -> Document:
         decode_check = read_bytes(path)
         if not decode_check.strip():
             raise fail("file is empty", path)
-        return tables.read_table(path, None, mapping)
+        return tables.read_table(path, None, mapping, families=families, quantities=quantities)
     if ext in RECORD_EXT:
         return records.read_records(path, read_text(path))
     if ext in XY_EXT:
@@ -112,13 +119,14 @@ def _dispatch(path: Path, mapping: dict[str, Any] | None) -> Document:
         return jcamp.read_jcamp_document(path, read_text(path))
     if ext == ".csv":
         text = read_text(path)
-        return _read_csv(path, text, mapping)
+        return _read_csv(path, text, mapping, families, quantities)
     if path.is_dir():
         raise fail("is a directory, not a file", path)
     raise _unsupported(path)
 
 
-def _read_csv(path: Path, text: str, mapping: dict[str, Any] | None) -> Document:
+def _read_csv(path: Path, text: str, mapping: dict[str, Any] | None, families: Mapping[str, Family] | None = None,
+              quantities: Mapping[str, QuantityDef] | None = None) -> Document:
     if text.lstrip().lower().startswith("# matdb-tlis"):
         return tlis.read_tlis_document(path, text)
     header = tables.csv_header(text, path)
@@ -126,7 +134,7 @@ def _read_csv(path: Path, text: str, mapping: dict[str, Any] | None) -> Document
         raise fail("no column header row found", path)
     if tlis.is_matrix(header[0]) or tlis.is_long(header):
         return tlis.read_tlis_document(path, text)
-    return tables.read_table(path, text, mapping)
+    return tables.read_table(path, text, mapping, families=families, quantities=quantities)
 
 
 # --- arrays -------------------------------------------------------------------------------------

@@ -273,9 +273,11 @@ def check_composition(
     line: int | None = None,
     record: str | None = None,
     field_prefix: str = "params",
+    families: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Validate a composition of a built-in family (other families are checked by the loader)."""
-    fam = builtin_families().get(family)
+    """Validate a composition of a built-in family or one of ``families`` (user-defined families
+    from the database or the same ingest batch); a family unknown here is checked by the loader."""
+    fam = (families or {}).get(family) or builtin_families().get(family)
     if fam is None:
         return dict(params)
     try:

@@ -8,8 +8,10 @@ Wide table columns (case-insensitive except composition parameters)
   sorted keys), so the same row gets the same id every time; identical rows get ``-r2``,
   ``-r3``... in file order.
 - ``family`` (required, or ``defaults: {family: ...}`` in the mapping file).
-- composition: one column per parameter of the family (``x``, ``y``, ``z``, ``X``; any other
-  parameter via the mapping target ``params.<name>``) or a ``params`` JSON column.
+- composition: one column per parameter of the family (``x``, ``y``, ``z``, ``X``; the
+  parameters of a user-defined family, e.g. ``a``, ``b``, when the family is in the database or
+  in a record file of the same ingest; any other parameter via the mapping target
+  ``params.<name>``) or a ``params`` JSON column.
 - ``formula`` (optional; checked against the family's formula).
 - process columns: the parameters of ``matdb.vocabulary.PROCESS_PARAMS`` by base name with a unit
   (``milling_time [min]``, ``aging_time [h]``, ``sintering_temperature [degC]``,
@@ -18,13 +20,17 @@ Wide table columns (case-insensitive except composition parameters)
   They go to the sample's ``process`` ("30.0 min", or a bare number in the stored unit).
 - ``technique``, ``source_doi``/``doi``, ``source_locator``/``locator``, ``source`` (key),
   ``provenance`` (default measured), ``proposal_id``, ``operator``, ``date``, ``note``, ``label``.
-- results: ``<quantity> [unit]`` with a quantity of ``matdb.vocabulary.QUANTITIES`` (the unit may be
+- ``outcome``: what the synthesis gave (``matdb.vocabulary.OUTCOMES``: ok, no_perovskite,
+  wrong_phase, mixed_phase, decomposed, amorphous, failed); a row with an outcome is a sample even
+  when its result cells are empty (a failed synthesis has nothing to measure).
+- results: ``<quantity> [unit]`` with a quantity of ``matdb.vocabulary.QUANTITIES`` or a
+  user-declared one (``quantities:`` in a record file; the unit may be
   left out only for dimensionless and categorical quantities); ``<quantity>_uncertainty
   [unit]`` gives one standard uncertainty. A value written ``~45`` is marked approximate.
 - ignored: columns starting with ``pred_``, ``predicted_``, ``acquisition``, ``mean_``,
   ``std_`` (model outputs of a proposal plan).
 
-A row whose result cells are all empty creates nothing (an unfilled plan row is not a sample).
+A row whose result and outcome cells are all empty creates nothing (an unfilled plan row is not a sample).
 The results of a row become one measurement per technique; the technique of a result defaults
 from its quantity (``DEFAULT_TECHNIQUE``, else "other") unless a ``technique`` column is given.
 
@@ -54,7 +60,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +86,9 @@ from ingest.records import (
     SeriesRecord,
     SourceRecord,
 )
-from matdb.families import builtin_families, canonical_params_key
+from matdb.families import Family, builtin_families, canonical_params_key
 from matdb.units import UnitError, convert, display_unit, parse_unit
-from matdb.vocabulary import PROVENANCES, QUANTITIES, QuantityDef
+from matdb.vocabulary import OUTCOMES, PROVENANCES, QUANTITIES, QuantityDef
 
 
 def process_columns() -> dict[str, Any]:
@@ -118,6 +124,7 @@ META_COLUMNS = {
     "note": "note",
     "notes": "note",
     "label": "label",
+    "outcome": "outcome",
 }
 #: Optional columns of the export format (matdb.export TRAILING plus a few more).
 EXPORT_EXTRA = {
@@ -210,6 +217,37 @@ _HEADER = re.compile(r"^(.*?)\s*\[(.*)\]\s*$")
 def param_names() -> set[str]:
     """Composition parameter names of the built-in families (x, y, z, X)."""
     return {p for f in builtin_families().values() for p in f.parameters}
+
+
+@dataclass(frozen=True)
+class Known:
+    """The families and quantities a table may use: the built-ins plus user-defined ones (from
+    the database or a record file of the same ingest batch)."""
+
+    families: dict[str, Family]
+    declared: dict[str, QuantityDef]
+
+    @classmethod
+    def of(cls, families: Mapping[str, Family] | None = None,
+           quantities: Mapping[str, QuantityDef] | None = None) -> Known:
+        return cls({**builtin_families(), **(families or {})},
+                   {k: v for k, v in (quantities or {}).items() if k not in QUANTITIES})
+
+    def param_names(self) -> set[str]:
+        return {p for f in self.families.values() for p in f.parameters}
+
+    def quantity_name(self, header_name: str) -> str | None:
+        """The quantity a column name refers to (built-ins case-insensitively, declared ones as
+        declared or lower-cased), or None."""
+        if header_name.lower() in QUANTITIES:
+            return header_name.lower()
+        for name in (header_name, header_name.lower()):
+            if name in self.declared:
+                return name
+        return None
+
+    def quantity(self, name: str) -> QuantityDef:
+        return self.declared.get(name) or QUANTITIES[name]
 
 
 # --- mapping files ------------------------------------------------------------------------------
@@ -384,9 +422,11 @@ def _split_header(text: str) -> tuple[str, str | None]:
     return (m.group(1).strip(), m.group(2).strip()) if m else (text.strip(), None)
 
 
-def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool) -> list[_Col]:
+def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool,
+              known: Known | None = None) -> list[_Col]:
+    known = known or Known.of()
     ignore = set(mapping.get("ignore", []))
-    params = param_names()
+    params = known.param_names()
     cols: list[_Col] = []
     seen: dict[tuple[str, str], str] = {}
     where = (
@@ -424,10 +464,11 @@ def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool) -
             col = _Col(i, header, "process", low, _process_unit(low, unit, header, path, where))
         elif low.startswith(IGNORED_PREFIXES) or low in PLAN_COLUMNS:
             col = _Col(i, header, "ignore", low)
-        elif not export and low.endswith("_uncertainty") and low[:-12] in QUANTITIES:
-            col = _Col(i, header, "uncertainty", low[:-12], unit)
-        elif not export and low in QUANTITIES:
-            col = _Col(i, header, "result", low, _result_unit(low, unit, header, path, where))
+        elif not export and name.lower().endswith("_uncertainty") and known.quantity_name(name[:-12]):
+            col = _Col(i, header, "uncertainty", known.quantity_name(name[:-12]) or "", unit)
+        elif not export and known.quantity_name(name):
+            qn = known.quantity_name(name) or ""
+            col = _Col(i, header, "result", qn, _result_unit(known.quantity(qn), unit, header, path, where))
         else:
             hint = (
                 f'; map it in a mapping file (--mapping), e.g. \'"{header}": "plqy [%]"\', '
@@ -436,7 +477,8 @@ def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool) -
             known = (
                 "quantity, value, unit, ..."
                 if export
-                else "sample_id, family, x/y/z/X, plqy [%], ..."
+                else "sample_id, family, the family's parameters (x/y/z/X, or those of a family defined in the "
+                "database or in a record file of the same ingest), outcome, plqy [%], declared quantities, ..."
             )
             raise fail(
                 f"unknown column '{header}' (known columns: {known}){hint}",
@@ -468,7 +510,7 @@ def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool) -
             if c.unit is None:
                 c.unit = res.unit
             else:
-                _check_unit(c.name, c.unit, c.header, path, where)
+                _check_unit(c.name, c.unit, c.header, path, where, target=known.quantity(c.name).unit)
     return cols
 
 
@@ -496,9 +538,9 @@ def _check_unit(name: str, unit: str, header: str, path: Path, where: dict[str, 
 
 
 def _result_unit(
-    quantity: str, unit: str | None, header: str, path: Path, where: dict[str, Any]
+    q: QuantityDef, unit: str | None, header: str, path: Path, where: dict[str, Any]
 ) -> str:
-    q = QUANTITIES[quantity]
+    quantity = q.name
     if q.categorical:
         if unit:
             raise fail(
@@ -515,7 +557,7 @@ def _result_unit(
             field=header,
             **where,
         )
-    _check_unit(quantity, unit, header, path, where)
+    _check_unit(quantity, unit, header, path, where, target=q.unit)
     return unit
 
 
@@ -630,9 +672,10 @@ def _formula_tokens(formula: str) -> dict[str, float] | None:
 
 
 def _check_formula(
-    family: str, params: dict[str, float], formula: str, path: Path, loc: dict[str, Any]
+    family: str, params: dict[str, float], formula: str, path: Path, loc: dict[str, Any],
+    known: Known | None = None,
 ) -> None:
-    fam = builtin_families().get(family)
+    fam = (known or Known.of()).families.get(family)
     if fam is None:
         return
     expected = fam.formula(params)
@@ -662,6 +705,16 @@ def _technique(v: Any, path: Path, loc: dict[str, Any]) -> str:
             **loc,
         )
     return t
+
+
+def _outcome(v: Any, path: Path, loc: dict[str, Any]) -> str | None:
+    """A sample's outcome (matdb.vocabulary.OUTCOMES); empty -> None."""
+    if v is None:
+        return None
+    o = str(v).strip().lower()
+    if o not in OUTCOMES:
+        raise fail(f"outcome must be one of {', '.join(OUTCOMES)}, not '{v}'", path, field="outcome", **loc)
+    return o
 
 
 def _provenance(v: Any, path: Path, loc: dict[str, Any]) -> str:
@@ -706,15 +759,21 @@ def _loc(raw: _Raw, line: int) -> dict[str, Any]:
 # --- wide tables --------------------------------------------------------------------------------
 
 
-def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = None) -> Document:
-    """A wide table (one row per sample) from CSV text or an XLSX file (text None)."""
+def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = None, *,
+               families: Mapping[str, Family] | None = None,
+               quantities: Mapping[str, QuantityDef] | None = None) -> Document:
+    """A wide table (one row per sample) from CSV text or an XLSX file (text None).
+
+    ``families`` and ``quantities`` are the user-defined ones the table may use (from the
+    database or an earlier record file of the same batch), besides the built-ins."""
+    known = Known.of(families, quantities)
     if mapping is None:
         mapping = _sidecar_mapping(path) or {}
     mapping = check_mapping(mapping, path)
     raw = _raw_xlsx(path) if text is None else _raw_csv(text, path)
     if _is_export(raw.header, mapping):
-        return _read_export(path, raw, mapping)
-    cols = _classify(raw, path, mapping, export=False)
+        return _read_export(path, raw, mapping, known)
+    cols = _classify(raw, path, mapping, export=False, known=known)
     defaults = mapping.get("defaults", {})
     where = (
         {"line": raw.header_line}
@@ -725,10 +784,10 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
     results = [c for c in cols if c.kind == "result"]
     uncs = {c.name: c for c in cols if c.kind == "uncertainty"}
     pcols = [c for c in cols if c.kind == "param"]
-    if not results:
+    if not results and "outcome" not in meta:
         raise fail(
             "no result columns: add columns such as 'plqy [%]' or 'pl_peak [nm]' (quantity "
-            "[unit]), or map your headers with a mapping file",
+            "[unit]) or an 'outcome' column, or map your headers with a mapping file",
             path,
             **where,
         )
@@ -742,8 +801,8 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
         )
     if not pcols and "params" not in meta:
         raise fail(
-            "missing composition columns: add the family's parameters (x, y, z or X) or a "
-            "'params' JSON column",
+            "missing composition columns: add the family's parameters (x, y, z, X or those of a "
+            "user-defined family, e.g. a, b) or a 'params' JSON column",
             path,
             field="params",
             **where,
@@ -779,12 +838,13 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
             v = get(col)
             if v is None:
                 continue
-            q = QUANTITIES[col.name]
+            q = known.quantity(col.name)
             if q.categorical:
                 rec = ResultRecord(quantity=col.name, text=str(v))
             else:
                 value, approx = _number(v, path, loc, col.header)
-                _quantity_value(col.name, value, col.unit or "", path, loc, col.header)
+                _quantity_value(col.name, value, col.unit or "", path, loc, col.header,
+                                declared=known.declared)
                 unc = None
                 ucol = uncs.get(col.name)
                 if ucol is not None and get(ucol) is not None:
@@ -800,7 +860,8 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                     approximate=approx,
                 )
             row_results.append((tech_row or DEFAULT_TECHNIQUE.get(col.name, "other"), rec))
-        if not row_results:
+        outcome = _outcome(meta_value("outcome"), path, loc)
+        if not row_results and outcome is None:
             continue  # an unfilled plan row: no sample
         family = meta_value("family")
         if family is None:
@@ -810,7 +871,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
         json_process: dict[str, Any] = {}
         if get(meta.get("params")) is not None:
             comp, json_process = split_params(
-                family, _json_obj(get(meta["params"]), path, loc, "params")
+                family, _json_obj(get(meta["params"]), path, loc, "params"), known
             )
             params = _params(comp, path, loc, "params")
             check_process(json_process, path, field="params", **_loc_kw(loc))
@@ -827,11 +888,11 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                     **loc,
                 )
             params[col.name] = value
-        # user-defined families are checked by the loader against the database
-        params = check_composition(family, params, path, **_loc_kw(loc))
+        # families unknown here (neither built in nor given) are checked by the loader
+        params = check_composition(family, params, path, families=known.families, **_loc_kw(loc))
         formula = meta_value("formula")
         if formula is not None:
-            _check_formula(family, params, str(formula), path, loc)
+            _check_formula(family, params, str(formula), path, loc, known)
         process: dict[str, Any] = dict(json_process)
         for col in (c for c in cols if c.kind == "process"):
             v = get(col)
@@ -882,6 +943,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                 locator=locator,
                 provenance=prov,
                 proposal_id=_opt(meta_value("proposal_id")),
+                outcome=outcome,
                 note=_opt(meta_value("note")),
             )
         )
@@ -953,7 +1015,8 @@ def is_export_header(header: list[str]) -> bool:
     return _is_export(header)
 
 
-def split_params(family: str, obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_params(family: str, obj: dict[str, Any],
+                 known: Known | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split an export ``params`` object into composition parameters and process parameters.
 
     matdb's export puts the sample's process parameters (``milling_time_min``, ...) into the
@@ -961,7 +1024,7 @@ def split_params(family: str, obj: dict[str, Any]) -> tuple[dict[str, Any], dict
     """
     from matdb.vocabulary import PROCESS_PARAMS
 
-    fam = builtin_families().get(family)
+    fam = (known or Known.of()).families.get(family)
     comp: dict[str, Any] = {}
     process: dict[str, Any] = {}
     for k, v in obj.items():
@@ -974,8 +1037,9 @@ def _truthy(v: Any) -> bool:
     return str(v).strip().lower() in ("true", "1", "1.0", "yes")
 
 
-def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
-    cols = _classify(raw, path, mapping, export=True)
+def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | None = None) -> Document:
+    known = known or Known.of()
+    cols = _classify(raw, path, mapping, export=True, known=known)
     by = {c.name: c for c in cols if c.kind in ("meta", "export")}
     where = (
         {"line": raw.header_line}
@@ -994,7 +1058,7 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
     sample_line: dict[str, int] = {}
     series: dict[str, SeriesRecord] = {}
     meas: dict[tuple[Any, ...], MeasurementRecord] = {}
-    declared: dict[str, Any] = {}
+    declared: dict[str, Any] = dict(known.declared)
     declared_records: dict[str, QuantityRecord] = {}
     for line, cells_raw in raw.rows:
         cells = [_cell(c) for c in cells_raw]
@@ -1040,7 +1104,7 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
         params = process = None
         if get("params") is not None:
             obj = _json_obj(get("params"), path, loc, "params")
-            comp, process = split_params(family or "", obj)
+            comp, process = split_params(family or "", obj, known)
             params = _params(comp, path, loc, "params")
             if get("process") is not None:
                 process.update(_json_obj(get("process"), path, loc, "process"))
@@ -1048,9 +1112,9 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any]) -> Document:
         if series_id is not None and not params:
             params = None  # a finding about a series has no composition of its own
         elif family is not None and params is not None:
-            params = check_composition(family, params, path, **_loc_kw(loc))
+            params = check_composition(family, params, path, families=known.families, **_loc_kw(loc))
             if get("formula") is not None:
-                _check_formula(family, params, str(get("formula")), path, loc)
+                _check_formula(family, params, str(get("formula")), path, loc, known)
         elif series_id is None and (family is None) != (params is None):
             missing = "params" if family else "family"
             raise fail(
