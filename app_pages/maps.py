@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from matdb_app import cache, maps, plots
+from matdb_app import cache, explore, maps, plots
 from matdb_app.display import MARKER_LEGEND, badges, with_links
 from matdb_app.info import axis_label, param_label
 
@@ -111,5 +111,5 @@ st.caption(f"{MARKER_LEGEND} Error bars are reported uncertainties.")
 with st.expander(f"Data ({len(sel)} values)", expanded=False):
     shown = with_links(maps.data_table(sel, x, y))
     st.dataframe(badges(shown), hide_index=True, column_config=cache.link_config(shown))
-    st.download_button("Download CSV", sel.to_csv(index=False).encode(), file_name=f"{family}_{quantity}.csv",
+    st.download_button("Download CSV", explore.csv_bytes(sel), file_name=f"{family}_{quantity}.csv",
                        mime="text/csv", key="map_csv")

@@ -205,10 +205,12 @@ def query(
 def export(
     out: Annotated[Path, typer.Option("--out", help="Output file.")],
     db: DbOpt = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: from suffix).")] = None,  # noqa: A002
+    format: Annotated[Optional[str], typer.Option(  # noqa: A002
+        "--format", help="csv or parquet (exact, for machines), xlsx (for people: formulas neutralised); "
+                         "default: from suffix.")] = None,
     where: Annotated[str, typer.Option(help="Filter, same syntax as `matdb query`.")] = "",
 ) -> None:
-    """Write the tidy long-format table: one row per scalar result."""
+    """Write the tidy long-format table: one row per scalar result (csv/parquet exact; xlsx for people)."""
     d = _db(db)
     try:
         from matdb.export import export as export_

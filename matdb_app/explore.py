@@ -132,7 +132,11 @@ def quantity_by_sample(db: Database, quantity: str, family: str | None = None) -
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    """A table as CSV bytes for a download button: for people, so formula-looking text is
+    neutralised (:func:`matdb.export.people_csv`); ``matdb export`` is the exact machine export."""
+    from matdb.export import people_csv
+
+    return people_csv(df)
 
 
 # --- one sample ---------------------------------------------------------------------------------

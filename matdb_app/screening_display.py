@@ -254,8 +254,11 @@ def result_columns(plan: pd.DataFrame) -> list[str]:
 
 
 def download_csv(df: pd.DataFrame) -> bytes:
-    """A table as CSV bytes for a download button."""
-    return df.to_csv(index=False).encode()
+    """A table as CSV bytes for a download button (formula-looking text neutralised, see
+    :func:`matdb.export.people_csv`)."""
+    from matdb.export import people_csv
+
+    return people_csv(df)
 
 
 def fixed_variables(grid: pd.DataFrame, axes: list[str]) -> dict[str, float]:
