@@ -720,6 +720,7 @@ def propose(db: Database, family: str, objectives: Sequence[str | Objective] = (
     plan["acquisition"] = table["acquisition"].to_numpy()
     for o in objs:
         plan[result_header(o)] = np.nan
+    plan["outcome"] = None  # for a synthesis that failed (matdb.vocabulary.OUTCOMES); empty: it worked
     settings = {"n": int(n), "space": sp.to_dict(), "include_simulated": include_simulated, "slots": slots,
                 "shared": list(shared), "fixed": dict(fixed or {}), "trust_region": trust_region,
                 "candidates": None if candidates is None else str(candidates) if not isinstance(

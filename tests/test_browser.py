@@ -38,7 +38,7 @@ PAGES = [
     ),
     ("spectra", "spectra", ["Spectra", "sim-FAMAPbI3-x0.6", "SIMULATED run"], True),
     ("maps", "maps_default", ["Composition maps", "FAMAPbI3", "literature"], True),
-    ("screening", "screening_start", ["Screening", "Train at least one model"], False),
+    ("screening", "screening_start", ["Screening", "Candidates", "Propose the next batch"], False),
     ("ingest", "ingest", ["Ingest data", "Choose files to check"], False),
 ]
 #: Seconds to wait for a model fit (cross-validation of both model kinds) in the served app.
@@ -332,16 +332,16 @@ def test_screening_trains_ranks_and_proposes(server: str, driver: object) -> Non
     drv = driver
     drv.get(f"{server}/screening")  # type: ignore[attr-defined]
     try:
-        _settle(drv, ["Screening", "Train at least one model"])
+        _settle(drv, ["Screening", "Propose the next batch"])
         _choose(drv, "Family", "FASnIBr")
         _settle(drv, ["PLQY"])
         _tick(drv, "Use simulated data")
         _settle(drv, ["Simulated data is included"])
         _click(drv, "Train")
-        _settle(drv, ["Model card", "Cross-validation", "2 · Ranked candidates"], TRAIN_TIMEOUT_S)
+        _settle(drv, ["Model card", "Cross-validation", "Ranked candidates"], TRAIN_TIMEOUT_S)
         plots = drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")  # type: ignore[attr-defined]
         assert plots, "calibration plot"
-        _scroll_to(drv, "1 · Train surrogate models")
+        _scroll_to(drv, "Model card")
         _shot(drv, "screening")
         text = _body(drv)
         assert "trained on SIMULATED data" in text
@@ -349,12 +349,12 @@ def test_screening_trains_ranks_and_proposes(server: str, driver: object) -> Non
         _no_errors(drv)
         _click(drv, "Rank candidates")
         _settle(drv, ["Top ", "candidates not yet made"])
-        _scroll_to(drv, "2 · Ranked candidates")
+        _scroll_to(drv, "Ranked candidates")
         _shot(drv, "screening_rank")
         _no_errors(drv)
         _click(drv, "Propose")
-        _settle(drv, ["Campaign", "Download milling plan (CSV)", "Ingest"])
-        _scroll_to(drv, "3 · Propose the next batch")
+        _settle(drv, ["Campaign", "model-based", "Download plan (CSV)", "Download milling plan (CSV)", "Ingest"])
+        _scroll_to(drv, "Propose the next batch")
         _shot(drv, "screening_propose")
         _no_errors(drv)
     except Exception:

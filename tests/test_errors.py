@@ -15,6 +15,7 @@ INTERNAL = {
     "matdb.species.RadiusNotAvailableError",  # a KeyError; descriptors fall back or leave NaN
     "screening.pareto.ParetoError",  # wrong array shapes or NaN objectives: a bug of the caller
     "screening.kinetics.KineticsError",  # caught by the feature extraction (a warning of the run)
+    "ingest.readers.spectrometer.Incomplete",  # a file still being written: the watcher waits for it
 }
 
 

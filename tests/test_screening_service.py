@@ -83,12 +83,16 @@ def test_propose_plan_round_trip(lit_db, tmp_path: Path) -> None:  # type: ignor
     filled = pd.read_csv(out)
     filled.loc[0, "plqy [%]"] = 3.5
     filled.loc[1, "plqy [%]"] = 4.0
+    filled["outcome"] = filled["outcome"].astype(object)
+    filled.loc[3, "outcome"] = "wrong_phase"  # this synthesis failed: a sample with no result
     filled.to_csv(out, index=False)
     report = ingest_.ingest(lit_db, [out], progress=False)
     assert report.ok, [x.reason for x in report.files]
     camp = sc.campaigns(lit_db).set_index("proposal_id")
     assert camp.loc[t["proposal_id"][0], "status"] == "made"
     assert camp.loc[t["proposal_id"][2], "status"] == "proposed"
+    failed = lit_db.samples(sample=t["proposal_id"][3])
+    assert failed["outcome"].iloc[0] == "wrong_phase"
     assert camp.loc[t["proposal_id"][0], "objectives"][0]["direction"] == "max"  # stored on the campaign
     s = lit_db.samples(sample=t["proposal_id"][0])
     assert s["provenance"].iloc[0] == "measured"

@@ -225,7 +225,8 @@ def test_live_page_in_browser_heatmap_grows_and_banner_appears(tmp_path: Path, d
             return driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
 
         WebDriverWait(driver, 60, poll_frequency=0.5).until(lambda _: "20 spectra" in text())
-        assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer")  # type: ignore[attr-defined]
+        WebDriverWait(driver, 30, poll_frequency=0.5).until(  # plotly draws after the text arrives
+            lambda _: driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer"))  # type: ignore[attr-defined]
         assert "stop milling" not in text()
         for i in range(20, r.times_min.size):  # the mill runs on
             spec.write(i)
