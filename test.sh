@@ -23,4 +23,6 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   exit 1
 fi
 
+echo "==> mypy (configured in pyproject.toml)"
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -n 2 "$@"

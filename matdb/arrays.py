@@ -100,7 +100,7 @@ def decode(blob: bytes, kind: str, axes: Mapping[str, Mapping[str, Any]], value_
 def encode_arrays(arrays: Mapping[str, np.ndarray]) -> tuple[bytes, str]:
     """Pack named arrays into one compressed blob; return (blob, sha256 of the payload)."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
     payload = buf.getvalue()
     return zlib.compress(payload, COMPRESSION_LEVEL), hashlib.sha256(payload).hexdigest()
 

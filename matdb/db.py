@@ -125,14 +125,14 @@ class Database:
                 # SQLite alters a table by copying it and dropping the old one; with foreign keys on,
                 # that DROP would cascade-delete child rows (results of a measurement). The pragma
                 # only takes effect outside a transaction, so it is set before the migration begins.
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]  # open here
             cfg.attributes["connection"] = conn
             getattr(command, direction)(cfg, revision)
             conn.commit()
             if self.dialect == "sqlite":
                 bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 conn.rollback()
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]  # open here
                 if bad:
                     raise DatabaseError(f"migration left {len(bad)} rows with broken references: {bad[:3]}")
 

@@ -109,7 +109,7 @@ def write_xlsx(df: pd.DataFrame, path: str | Path, sheet: str = "results") -> No
         if isinstance(v, (bool, int, float)) and not isinstance(v, str):
             return WriteOnlyCell(ws, value=v)
         if hasattr(v, "item") and not isinstance(v, str):  # numpy scalars
-            return cell(v.item())  # type: ignore[attr-defined]
+            return cell(v.item())
         text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(v))
         c = WriteOnlyCell(ws, value=None)
         c.value = text

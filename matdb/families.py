@@ -56,7 +56,7 @@ _BINOPS = {
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type, Any] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Expr:
 
     def _eval(self, node: ast.expr, params: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return float(node.value)  # type: ignore[arg-type]  # non-numeric constants raise, as intended
         if isinstance(node, ast.Name):
             if node.id not in params:
                 raise CompositionError(f"missing composition parameter '{node.id}'", node.id)

@@ -48,7 +48,7 @@ def shannon_radius(element: str, charge: int, coordination: str, spin: str = "")
     from pymatgen.core import Species as PmgSpecies
 
     try:
-        return float(PmgSpecies(element, charge).get_shannon_radius(coordination, spin=spin))
+        return float(PmgSpecies(element, charge).get_shannon_radius(coordination, spin=spin))  # type: ignore[arg-type]  # validated spin names
     except (KeyError, ValueError) as exc:
         raise RadiusNotAvailableError(
             f"Shannon (1976) via pymatgen has no radius for {element}{charge:+d} "

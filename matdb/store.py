@@ -94,7 +94,7 @@ def _family_of_measurement() -> Any:
     return M.Family.id == func.coalesce(M.Material.family_id, M.Series.family_id)
 
 
-def _measurements_with_family(q: Select[Any]) -> Select[Any]:
+def _measurements_with_family(q: Any) -> Any:  # a Select of any row type
     return (q.outerjoin(M.Material, M.Measurement.material_id == M.Material.id)
             .outerjoin(M.Series, M.Measurement.series_id == M.Series.id)
             .join(M.Family, _family_of_measurement()))

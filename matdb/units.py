@@ -11,7 +11,7 @@ from typing import Any
 
 import pint
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 ureg.define("percent = 0.01 = %")
 ureg.define("ppm_shift = [] = ppm_chem")  # chemical shift; kept separate from dimensionless ppm
 ureg.define("counts = [] = cts")

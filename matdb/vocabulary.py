@@ -460,7 +460,7 @@ def _rule_value(p: ProcessParam, steps: list[Mapping[str, Any]], synthesis: Mapp
     # "sum": a sum with an unknown term is unknown - left out rather than counted as zero
     if any(v is None for v in values):
         return None
-    return float(sum(values)) * p.scale
+    return float(sum(v for v in values if v is not None)) * p.scale
 
 
 def derive_process(steps: Iterable[Mapping[str, Any]], synthesis: Mapping[str, Any] | None = None) -> dict[str, Any]:

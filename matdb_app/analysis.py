@@ -80,7 +80,7 @@ def analyze(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fs = extract_features(run.kind, data.values, coords.get("wavelength"), coords.get("time"),
+                fs = extract_features(run.kind, data.values, coords.get("wavelength"), coords.get("time"),  # type: ignore[arg-type]  # a missing axis raises SpectrumError
                                       reference=data.reference, **opts)
             error = None
         except SpectrumError as exc:

@@ -60,14 +60,14 @@ def fail(exc: BaseException) -> None:
     raise typer.Exit(2)
 
 
-def _db(url: str | None):  # type: ignore[no-untyped-def]
+def _db(url: str | None):
     try:
         return matdb.connect(url)
     except user_errors() as exc:
         fail(exc)
 
 
-def _print_df(df, max_rows: int = 50) -> None:  # type: ignore[no-untyped-def]
+def _print_df(df, max_rows: int = 50) -> None:
     _refresh_width()
     t = Table(show_lines=False)
     for c in df.columns:
@@ -79,7 +79,7 @@ def _print_df(df, max_rows: int = 50) -> None:  # type: ignore[no-untyped-def]
         console.print(f"… {len(df) - max_rows} more rows (use --out to save all)")
 
 
-def _report(report) -> None:  # type: ignore[no-untyped-def]
+def _report(report) -> None:
     _refresh_width()
     t = Table(title="ingest summary")
     for c in ("file", "status", "details"):
@@ -394,7 +394,7 @@ CandOpt = Annotated[Optional[str], typer.Option(
 FixedOpt = Annotated[Optional[list[str]], typer.Option("--fixed", help="VAR=VALUE: pin a variable (repeatable).")]
 
 
-def _screening():  # type: ignore[no-untyped-def]
+def _screening():
     """The screening service, imported when a screening command runs (it loads scikit-learn)."""
     from matdb_app import screening
 
@@ -414,7 +414,7 @@ def _fixed(values: list[str] | None) -> dict[str, float]:
     return out
 
 
-def _show_card(card: dict) -> None:  # type: ignore[type-arg]
+def _show_card(card: dict) -> None:
     cv = card.get("cv") or {}
     obj = card.get("objective") or {}
     console.print(

@@ -703,12 +703,12 @@ def propose(db: Database, family: str, objectives: Sequence[str | Objective] = (
         "proposal_id": [f"{ckey}-{i + 1:02d}" for i in range(len(table))],
         "campaign": ckey,
         "design": table["design"].to_numpy(),
-        "run": table["run"].to_numpy() if slots else np.nan,
+        "run": table["run"].to_numpy() if slots else np.full(len(table), np.nan),
         "family": family,
         "formula": [fam.formula({p: float(r[p]) for p in fam.parameters}) for _, r in table.iterrows()],
     })
-    for v in domain.names:
-        plan[v] = table[v].to_numpy(float)
+    for name in domain.names:
+        plan[name] = table[name].to_numpy(float)
     for o in objs:
         plan[_pred_header(o, "mean")] = table.get(f"{o.name}_mean", np.nan)
         plan[_pred_header(o, "std")] = table.get(f"{o.name}_std", np.nan)

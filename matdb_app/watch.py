@@ -105,6 +105,7 @@ def start(
         if ref.resolve().parent != folder.resolve():
             ref_name = f"reference-{ref.name}" if not ref.name.startswith("reference") else ref.name
             shutil.copyfile(ref, folder / ref_name)
+    params = params or {}
     sid = sample or f"{family}-" + "-".join(f"{k}{v:g}" for k, v in sorted(params.items())) + f"-{folder.name}"
     doc: dict[str, Any] = {
         "matdb": 1,
@@ -234,7 +235,7 @@ class LiveRun:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ser = point_series(self.manifest.mode, row, self.run.grid, self.reference, **opts)
+                ser = point_series(self.manifest.mode, row, self.run.grid, self.reference, **opts)  # type: ignore[arg-type]  # grid set by the first spectrum
             vals = {k: float(v.values[0]) for k, v in ser.items()}
         except SpectrumError as exc:
             self.run.warnings.append(f"{self.run.files[i]}: {exc}")
@@ -376,7 +377,7 @@ def figures(state: LiveState) -> tuple[Any, Any]:
         signal_label=state.signal_label,
         title=f"Live run: {state.times_min.size} spectra",
     )
-    names = [
+    names: list[str] = [
         k for k in ("absorption_edge", "bandgap", "pl_peak", "pl_fwhm", "pl_integrated_intensity") if k in state.series
     ]
     fig = make_subplots(rows=max(len(names), 1), cols=1, shared_xaxes=True, subplot_titles=names or ["features"])

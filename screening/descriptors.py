@@ -1000,7 +1000,7 @@ def compute_descriptors(
     extra = family.extra_species if family is not None else None
     # all-zero columns contribute nothing to any descriptor: drop them once for speed
     active = np.flatnonzero((F != 0).any(axis=0))
-    columns = [columns[j] for j in active]
+    columns = [columns[int(j)] for j in active]
     cd = _column_data(columns, extra)
     if strict:
         Fa = F[:, active]
@@ -1077,7 +1077,7 @@ class CompositionDescriptors(TransformerMixin, BaseEstimator):
         self.descriptors = descriptors
         self.fill_value = fill_value
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         return tags

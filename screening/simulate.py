@@ -273,7 +273,7 @@ def _bandgap_ev(family: str, p: Mapping[str, np.ndarray]) -> np.ndarray:
     raise SimulationError(f"no simulator model for family '{family}'")
 
 
-def _pl_energy_ev(family: str, p: Mapping[str, np.ndarray]) -> np.ndarray:
+def _pl_energy_ev(family: str, p: Mapping[str, Any]) -> np.ndarray:
     if family == "FASnIBr":
         # linear in z through the paper's PL peaks at z = 3 (870 nm) and z = 2.5 (827 nm);
         # extrapolated (simulator assumption) below z = 2.5

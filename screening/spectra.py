@@ -615,6 +615,7 @@ def _profile(
 def _area_factor(profile: str, eta: np.ndarray | None) -> np.ndarray | float:
     if profile == "gaussian":
         return _GAUSS_AREA
+    assert eta is not None, "pseudo-Voigt needs its mixing parameter"
     return eta * (math.pi / 2.0) + (1 - eta) * _GAUSS_AREA
 
 
@@ -718,8 +719,9 @@ def fit_pl_peaks(
     A0 = height[act] / jac[i0[act]]
     p = np.column_stack([A0, E0, G0] + ([np.full(act.size, 0.3)] if npar == 5 else []) + [b0[act]])
     mu = np.full(act.size, 1e-3)
-    m, J = _profile(Ew, p, jw, profile, True)
-    J *= w[..., None]
+    m, J0 = _profile(Ew, p, jw, profile, True)
+    assert J0 is not None  # need_jac=True
+    J = J0 * w[..., None]
     r = (yw - m) * w
     sse = (r * r).sum(1)
     done = np.zeros(act.size, dtype=bool)
@@ -755,6 +757,7 @@ def fit_pl_peaks(
             pt[:, 3] = np.clip(pt[:, 3], 0.0, 1.0)
         pt[:, 2] = np.abs(pt[:, 2])
         mt, Jt = _profile(Ew[li], pt, jw[li], profile, True)
+        assert Jt is not None  # need_jac=True
         rt = (yw[li] - mt) * w[li]
         sset = (rt * rt).sum(1)
         better = (sset < ssel) & np.all(np.isfinite(pt), axis=1)
@@ -791,8 +794,8 @@ def fit_pl_peaks(
     lam = hc / Ep
     lo, hi = Ep - G / 2, Ep + G / 2
     fwhm = hc / lo - hc / hi
-    eta = p[:, 3] if npar == 5 else None
-    af = _area_factor(profile, eta)
+    mix = p[:, 3] if npar == 5 else None
+    af = _area_factor(profile, mix)
     area = A * G * af
     gl = np.zeros((act.size, npar))
     gl[:, 1] = -hc / Ep**2

@@ -14,14 +14,14 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     conn = config.attributes.get("connection")
     if conn is None:  # `alembic` command line: open the URL from the config
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.begin() as c:
             _run(c)
         return
     _run(conn)
 
 
-def _run(conn) -> None:  # type: ignore[no-untyped-def]
+def _run(conn) -> None:
     context.configure(
         connection=conn,
         target_metadata=target_metadata,
