@@ -16,7 +16,7 @@ from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from matdb import models as M
