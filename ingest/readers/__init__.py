@@ -163,8 +163,6 @@ def load_array(rec: ArrayRecord, base_dir: Path, limits: Limits = DEFAULT, root:
     if rec.file is None:
         return _inline(rec)
     path = contained(base_dir / rec.file, root, "the array file", file=None, field="file")
-    if rec.reference:
-        contained(path.parent / rec.reference, root, "the reference spectrum", file=None, field="reference")
     if rec.format == "tlis_folder":
         from ingest.readers.spectrometer import load_folder_run
 

@@ -32,7 +32,14 @@ from ingest.records import (
 )
 from matdb.families import CompositionError, builtin_families, canonical_params_key
 from matdb.units import UnitError
-from matdb.vocabulary import PROVENANCES, TECHNIQUES, to_canonical
+from matdb.vocabulary import (
+    PROVENANCES,
+    TECHNIQUES,
+    IdentifierError,
+    check_identifier,
+    safe_id_part,
+    to_canonical,
+)
 
 #: Keys understood in header comments and sidecars of standalone files.
 META_KEYS: dict[str, str] = {
@@ -440,6 +447,11 @@ def standalone_document(
     composition ``family`` + ``params`` (as for calculations).
     """
     sample = _opt_str(meta.get("sample"))
+    if sample is not None:
+        try:
+            check_identifier(sample, "sample")
+        except IdentifierError as exc:
+            raise fail(str(exc), path, line=lines.get("sample"), field="sample") from None
     family = _opt_str(meta.get("family"))
     params_raw = meta.get("params")
     if sample is None and (family is None or params_raw is None):
@@ -505,10 +517,10 @@ def standalone_document(
                     proposal_id=_opt_str(meta.get("proposal_id")),
                 )
             )
-        mid = f"{sample}:{path.name}"
+        mid = f"{sample}:{safe_id_part(path.name)}"
     else:
         target = {"family": family, "params": params}
-        mid = f"{family}-{canonical_params_key(params or {})}:{path.name}"
+        mid = f"{family}-{canonical_params_key(params or {})}:{safe_id_part(path.name)}"
     note_parts = [f"{k}: {meta[k]}" for k in ("operator", "date") if meta.get(k)]
     if meta.get("note"):
         note_parts.append(str(meta["note"]))

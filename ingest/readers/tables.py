@@ -89,7 +89,15 @@ from ingest.records import (
 )
 from matdb.families import Family, builtin_families, canonical_params_key
 from matdb.units import UnitError, convert, display_unit, parse_unit
-from matdb.vocabulary import OUTCOMES, PROVENANCES, QUANTITIES, QuantityDef
+from matdb.vocabulary import (
+    OUTCOMES,
+    PROVENANCES,
+    QUANTITIES,
+    IdentifierError,
+    QuantityDef,
+    check_identifier,
+    safe_id_part,
+)
 
 
 def process_columns() -> dict[str, Any]:
@@ -960,7 +968,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
             raise exc.located(file=str(path), **_loc_kw(loc)) from None
         sid = meta_value("sample_id") if meta.get("sample_id") is not None else None
         if sid is not None:
-            sid = _id_text(sid)
+            sid = _safe_id(_id_text(sid), path, loc, "sample_id")
             if sid in ids:
                 raise fail(
                     f"duplicate sample id '{sid}' (also on {raw.row_word} {ids[sid]})",
@@ -970,9 +978,9 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                 )
         elif _opt(meta_value("proposal_id")) and str(_opt(meta_value("proposal_id"))) not in ids:
             # a filled-in proposal plan: the made sample is named after its proposal
-            sid = str(_opt(meta_value("proposal_id")))
+            sid = _safe_id(str(_opt(meta_value("proposal_id"))), path, loc, "proposal_id")
         else:
-            base = f"{path.stem}-{_row_hash(family, params, process)}"
+            base = f"{safe_id_part(path.stem)}-{_row_hash(family, params, process)}"
             sid, k = base, 2
             while sid in ids:
                 sid, k = f"{base}-r{k}", k + 1
@@ -1023,6 +1031,14 @@ def _loc_kw(loc: dict[str, Any]) -> dict[str, Any]:
 
 def _opt(v: Any) -> str | None:
     return None if v is None else (_id_text(v) if isinstance(v, float) else str(v))
+
+
+def _safe_id(v: str, path: Path, loc: dict[str, Any], field: str) -> str:
+    """``v`` if it is a safe id (matdb.vocabulary.check_identifier), else a located IngestError."""
+    try:
+        return check_identifier(v, field)
+    except IdentifierError as exc:
+        raise fail(str(exc), path, field=field, **loc) from None
 
 
 def _id_text(v: Any) -> str:
@@ -1134,6 +1150,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
             rec.inferred_reason = _opt(get("inferred_reason")) or "inferred (flagged in the exported table)"
         quantity = rec.quantity
         series_id = _opt(get("series_id")) if _opt(get("sample_id")) is None else None
+        if series_id is not None:
+            _safe_id(series_id, path, loc, "series_id")
         tech = get("technique")
         tech = (
             _technique(tech, path, loc)
@@ -1171,6 +1189,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
                 **loc,
             )
         sid = _opt(get("sample_id"))
+        if sid is not None:
+            _safe_id(sid, path, loc, "sample_id")
         if sid is not None:
             old = samples.get(sid)
             if old is None:
@@ -1233,6 +1253,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
             else {}
         )
         mid = _opt(get("measurement_id"))
+        if mid is not None:
+            _safe_id(mid, path, loc, "measurement_id")
         if mid is not None and ("m", mid) in meas:
             # one measurement's results may carry their own locators: keep them on the results
             m = meas[("m", mid)]
