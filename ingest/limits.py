@@ -62,7 +62,7 @@ class Limits:
 
     def bytes_of(self, key: str) -> int:
         """A ``*_mb`` limit in bytes."""
-        return int(getattr(self, key) * MB)
+        return round(getattr(self, key) * MB)
 
     def replace(self, **changes: float) -> Limits:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
