@@ -33,11 +33,11 @@ class Limits:
 
     records_mb: float = 20.0
     """size of a YAML/JSON record file (also sidecars and mapping files)"""
-    csv_mb: float = 200.0
+    csv_mb: float = 100.0
     """size of a CSV table or TLIS run"""
     xlsx_mb: float = 50.0
     """size of an XLSX workbook (compressed, as stored)"""
-    spectrum_mb: float = 100.0
+    spectrum_mb: float = 50.0
     """size of a pattern or spectrum file (.xy, .jdx, two-column CSV, .npy, watched-folder spectra)"""
     structure_mb: float = 20.0
     """size of a structure file (CIF, POSCAR, extxyz)"""

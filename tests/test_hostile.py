@@ -468,3 +468,11 @@ def test_cli_alias_bomb_exits_2_with_one_line(db_url: str, tmp_path: Path) -> No
     assert "conditions" in r.stderr
     r = _cli("ingest", "--db", db_url, "--limit", "nodes=5", str(small), cwd=tmp_path)
     assert r.returncode == 2 and "unknown limit 'nodes'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readme_documents_every_limit() -> None:
+    from ingest.limits import describe
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for key, default, _ in describe():
+        assert f"| `{key}` | {default} |" in readme, key
