@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import IngestError, IngestErrors
+from ingest.limits import DEFAULT, LimitError, Limits
 from ingest.load import LoadSummary, load_prepared
 from ingest.validate import Prepared, prepare
 from matdb.db import Database
@@ -32,6 +33,7 @@ class FileOutcome:
     reason: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    limit: str = ""  # the resource limit the file exceeded (ingest.limits), if that is why it was rejected
 
 
 @dataclass
@@ -48,6 +50,11 @@ class IngestReport:
     def ok(self) -> bool:
         return not any(f.status == "rejected" for f in self.files)
 
+    @property
+    def over_limits(self) -> list[FileOutcome]:
+        """Files rejected because they exceed a resource limit."""
+        return [f for f in self.files if f.limit]
+
     def as_rows(self) -> list[dict[str, Any]]:
         return [{"file": f.path, "status": f.status, "reason": f.reason,
                  **{k: v for k, v in sorted(f.counts.items())}} for f in self.files]
@@ -61,24 +68,31 @@ def _is_candidate(p: Path) -> bool:
 
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[FileOutcome]]:
     """Expand folders (recursively, sorted) into the files matdb can read."""
-    files: list[Path] = []
+    files, missing = _collect(paths)
+    return [f for f, _root in files], missing
+
+
+def _collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[Path, Path]], list[FileOutcome]]:
+    """(file, root) pairs: root is the folder given (or the folder of a file given), the one place
+    the files a record refers to may come from."""
+    files: list[tuple[Path, Path]] = []
     missing: list[FileOutcome] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.is_file() and _is_candidate(q)
-                            and not any(part.startswith(".") for part in q.relative_to(p).parts))
+            files += [(q, p) for q in sorted(q for q in p.rglob("*") if q.is_file() and _is_candidate(q)
+                                             and not any(part.startswith(".") for part in q.relative_to(p).parts))]
         elif p.is_file():
-            files.append(p)
+            files.append((p, p.parent))
         else:
             missing.append(FileOutcome(str(p), "rejected", f"{p}: no such file or folder"))
     seen: set[Path] = set()
     unique = []
-    for f in files:
+    for f, root in files:
         r = f.resolve()
         if r not in seen:
             seen.add(r)
-            unique.append(f)
+            unique.append((f, root))
     return unique, missing
 
 
@@ -103,29 +117,33 @@ def _referenced_files(prepared: Prepared) -> set[Path]:
 
 
 def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
-                mapping: dict[str, str] | None = None) -> tuple[list[Prepared], IngestReport]:
-    """Read and validate every file without writing anything.
+                mapping: dict[str, str] | None = None,
+                limits: Limits = DEFAULT) -> tuple[list[Prepared], IngestReport]:
+    """Read and validate every file without writing anything, within ``limits``.
 
     Record files come first (and are loaded first), so a table may use the families and
-    quantities that a record file of the same call defines."""
+    quantities that a record file of the same call defines. A file that a record refers to must
+    lie inside the folder given (or, for a file given, its own folder)."""
     from ingest.readers import RECORD_EXT, read_file
 
-    files, missing = collect_files(paths)
-    files.sort(key=lambda f: f.suffix.lower() not in RECORD_EXT)  # stable: otherwise as given
+    pairs, missing = _collect(paths)
+    pairs.sort(key=lambda fr: fr[0].suffix.lower() not in RECORD_EXT)  # stable: otherwise as given
     report = IngestReport(files=list(missing))
     families, quantities = db.families(), db.quantities()
     prepared: list[tuple[Path, Prepared | None, FileOutcome | None]] = []
-    for f in files:
+    for f, root in pairs:
         try:
-            doc = read_file(f, mapping=mapping, families=families, quantities=quantities)
-            prep = prepare(doc, str(f), known_families=families, known_quantities=quantities)
+            doc = read_file(f, mapping=mapping, families=families, quantities=quantities, limits=limits, root=root)
+            prep = prepare(doc, str(f), known_families=families, known_quantities=quantities, limits=limits,
+                           root=root)
             families.update(prep.families)
             quantities.update(prep.quantity_defs)
             prepared.append((f, prep, None))
         except IngestError as exc:
             errs = exc.errors if isinstance(exc, IngestErrors) else [exc]
+            over = next((e.key for e in errs if isinstance(e, LimitError)), "")
             prepared.append((f, None, FileOutcome(str(f), "rejected", str(errs[0]),
-                                                  errors=[str(e) for e in errs])))
+                                                  errors=[str(e) for e in errs], limit=over)))
     referenced: set[Path] = set()
     for f, prep, _o in prepared:
         if prep is not None:
@@ -143,9 +161,11 @@ def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
 
 def ingest_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *, update: bool = False,
                  mapping: dict[str, str] | None = None, progress: bool = True,
-                 on_file: Callable[[FileOutcome], None] | None = None) -> IngestReport:
-    """Ingest files and folders; one transaction per file; bad files are rejected, others go on."""
-    good, report = check_paths(db, paths, mapping=mapping)
+                 on_file: Callable[[FileOutcome], None] | None = None,
+                 limits: Limits = DEFAULT) -> IngestReport:
+    """Ingest files and folders; one transaction per file; bad files (and files over ``limits``)
+    are rejected, others go on."""
+    good, report = check_paths(db, paths, mapping=mapping, limits=limits)
     bar = None
     if progress and good:
         from tqdm import tqdm

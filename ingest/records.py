@@ -19,9 +19,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from matdb.vocabulary import ARRAY_KINDS, OUTCOMES, PROVENANCES, SOURCE_KINDS, STEP_KINDS, TECHNIQUES
+from matdb.vocabulary import (
+    ARRAY_KINDS,
+    ID_MAX_LENGTH,
+    ID_PUNCTUATION,
+    OUTCOMES,
+    PROVENANCES,
+    SOURCE_KINDS,
+    STEP_KINDS,
+    TECHNIQUES,
+    check_identifier,
+)
 
 FORMAT_VERSION = 1
 
@@ -34,6 +44,13 @@ class ValueUnit(BaseModel):
 
 #: "275 degC", 275 (canonical unit) or {value: 275, unit: degC}
 QuantityInput = Annotated[str | float | int | ValueUnit, Field(union_mode="left_to_right")]
+
+#: A sample, synthesis, series or measurement id: letters, digits, '_' and the punctuation of
+#: matdb.vocabulary.ID_PUNCTUATION, starting with a letter, digit or '_' (never '=', '+', '-', '@').
+SafeId = Annotated[str, AfterValidator(check_identifier), Field(
+    max_length=ID_MAX_LENGTH,
+    json_schema_extra={"$comment": "safe id: letters and digits (any script), '_' and "
+                       f"'{ID_PUNCTUATION.strip()}' and inner spaces; starts with a letter, digit or '_'"})]
 
 Provenance = Literal[PROVENANCES]  # type: ignore[valid-type]
 Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
@@ -173,7 +190,7 @@ class StepRecord(_Inferable):
 class SynthesisRecord(_Inferable):
     """One synthesis run."""
 
-    id: str
+    id: SafeId
     family: str
     params: dict[str, float] = Field(description="composition parameters, e.g. {x: 0.8}")
     method: str = "ball milling"
@@ -194,7 +211,7 @@ class SynthesisRecord(_Inferable):
 class SampleRecord(_Inferable):
     """The product at one point of a synthesis ("after 6 h milling")."""
 
-    id: str
+    id: SafeId
     synthesis: str | None = Field(None, description="synthesis id; or give family and params")
     after_step: int | None = Field(
         None, description="number of synthesis steps completed (default: all)"
@@ -271,7 +288,7 @@ class SeriesRecord(_Rec):
     """A study over several samples; its findings are measurements with ``series:`` (not any one
     sample's result)."""
 
-    id: str
+    id: SafeId
     title: str
     family: str | None = None
     samples: list[str] = Field(default_factory=list, description="ids of the samples of the series")
@@ -285,7 +302,7 @@ class MeasurementRecord(_Inferable):
     """A measurement or calculation on a sample (or, for calculations, a composition), or a finding
     about a series of samples."""
 
-    id: str | None = Field(None, description="unique id; derived from sample and technique if absent")
+    id: SafeId | None = Field(None, description="unique id; derived from sample and technique if absent")
     sample: str | None = None
     series: str | None = Field(None, description="id of a series: a finding about the series as a whole")
     family: str | None = None

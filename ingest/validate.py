@@ -20,6 +20,7 @@ import orjson
 
 from ingest import records as R
 from ingest.errors import IngestError, IngestErrors
+from ingest.limits import DEFAULT, Limits, check_size
 from matdb import families as fam
 from matdb import units, vocabulary
 from matdb.arrays import ArrayData
@@ -168,8 +169,9 @@ def _composition(c: _Collector, families: dict[str, fam.Family], slug: str | Non
 
 def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.Family] | None = None,
             known_quantities: dict[str, vocabulary.QuantityDef] | None = None,
-            load_arrays: bool = True) -> Prepared:
-    """Validate ``doc`` (read from ``file``) and convert it to canonical form.
+            load_arrays: bool = True, limits: Limits = DEFAULT, root: Path | None = None) -> Prepared:
+    """Validate ``doc`` (read from ``file``) and convert it to canonical form; the arrays and
+    structures it refers to are read within ``limits`` and must lie inside ``root`` (if given).
 
     Raises:
         IngestError / IngestErrors: every problem found, each naming file, record and field.
@@ -389,7 +391,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
                 try:
                     from ingest.readers import load_array
 
-                    data = load_array(a, p.base_dir)
+                    data = load_array(a, p.base_dir, limits, root)
                     _check_array(data)
                 except IngestError as exc:
                     c.errors.append(exc.located(file=str(file), record=arec))
@@ -398,7 +400,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         structures = []
         for j, st in enumerate(me.structures):
             try:
-                structures.append(load_structure(st, p.base_dir))
+                structures.append(load_structure(st, p.base_dir, limits, root))
             except IngestError as exc:
                 c.errors.append(exc.located(file=str(file), record=f"{rec} structures[{j}]"))
         p.measurements.append({
@@ -417,11 +419,15 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
 STRUCTURE_FORMATS = {"cif": "cif", "poscar": "vasp", "extxyz": "extxyz", "xyz": "extxyz"}
 
 
-def load_structure(st: R.StructureRecord, base_dir: Path) -> dict[str, Any]:
+def load_structure(st: R.StructureRecord, base_dir: Path, limits: Limits = DEFAULT,
+                   root: Path | None = None) -> dict[str, Any]:
     """Read a structure file with ASE; return the Structure row's columns (text kept verbatim)."""
     import ase.io
 
-    path = base_dir / st.file
+    from ingest.readers._common import contained
+
+    path = contained(base_dir / st.file, root, "the structure file", file=None, field="file")
+    check_size(path, "structure_mb", limits)
     fmt = st.format or ("poscar" if path.name.upper().startswith(("POSCAR", "CONTCAR")) or path.suffix == ".vasp"
                         else path.suffix.lstrip(".").lower())
     if fmt not in STRUCTURE_FORMATS:

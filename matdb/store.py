@@ -329,6 +329,9 @@ def save_campaign(db: Any, *, key: str, family: Family, objectives: Sequence[Any
     Each proposal is a mapping of Proposal columns: key, rank, formula, params, predictions,
     acquisition, and optionally run, design, status.
     """
+    from matdb.vocabulary import check_identifier
+
+    check_identifier(key, "campaign id")
     with db.transaction() as s:
         camp = M.Campaign(key=key, family_id=ensure_family(s, family), objectives=list(objectives),
                           settings=dict(settings), model_cards=dict(model_cards), created_by=current_user(s))

@@ -24,6 +24,7 @@ percentages in 0..100).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -634,3 +635,63 @@ class Vocabulary:
             return self.quantity(name).axis_label
         p = process_param(name)
         return p.axis_label if p is not None else name
+
+
+# --- identifiers --------------------------------------------------------------------------------
+
+#: Longest sample, synthesis, measurement, series or campaign id: the longest file name ext4, NTFS
+#: and APFS allow, so an id can always name a file (plots, exports).
+ID_MAX_LENGTH = 255
+
+#: Characters an id may contain besides letters and digits (any script) and ``_``.
+ID_PUNCTUATION = "-.:+/()[]#%,=@~ "
+
+#: Characters an id may not start with: spreadsheets evaluate a cell starting with ``= + - @``
+#: (OWASP, CSV injection), and ``.``/``/``/space start hidden files, absolute paths, invisible text.
+ID_BAD_START = "=+-@.:/ ~"
+
+_ID_RE = re.compile(r"\w[\w" + re.escape(ID_PUNCTUATION) + r"]*")
+
+
+class IdentifierError(ValueError):
+    """An id outside the safe character set; ``field`` names the id field."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_identifier(value: str, what: str = "id") -> str:
+    """``value`` if it is a safe identifier, else IdentifierError saying what is wrong.
+
+    Safe: 1 to :data:`ID_MAX_LENGTH` characters; letters and digits of any script, ``_`` and
+    ``- . : + / ( ) [ ] # % , = @ ~`` and inner spaces; the first character a letter, digit or ``_``
+    (never ``= + - @``, which spreadsheets execute as formulas); no control characters, quotes,
+    ``| ; ! $ & * ? < > \\``, tabs or line breaks; no trailing space.
+    """
+    if not isinstance(value, str) or not value:
+        raise IdentifierError(f"{what} must be non-empty text")
+    if len(value) > ID_MAX_LENGTH:
+        raise IdentifierError(f"{what} has {len(value)} characters; at most {ID_MAX_LENGTH} are allowed")
+    if value[0] in ID_BAD_START or not (value[0].isalnum() or value[0] == "_"):
+        raise IdentifierError(f"{what} {_show(value)} must start with a letter, digit or '_' (a leading "
+                              f"{_show(value[0])} is not allowed: spreadsheets treat '=', '+', '-', '@' as formulas)")
+    if value != value.rstrip():
+        raise IdentifierError(f"{what} {_show(value)} ends with a space")
+    if not _ID_RE.fullmatch(value):
+        bad = next(c for c in value if not (c.isalnum() or c == "_" or c in ID_PUNCTUATION))
+        raise IdentifierError(f"{what} {_show(value)} contains {_show(bad)}; ids may contain letters, digits, "
+                              f"'_' and {' '.join(ID_PUNCTUATION.strip())} and spaces")
+    return value
+
+
+def safe_id_part(text: str) -> str:
+    """``text`` (a file name) with every character an id may not contain replaced by ``_``."""
+    out = "".join(c if (c.isalnum() or c == "_" or c in ID_PUNCTUATION) and c.isprintable() else "_" for c in text)
+    return out.strip() or "_"
+
+
+def _show(s: str) -> str:
+    """A value for an error message: quoted, control characters escaped, shortened."""
+    r = repr(s[:60] + ("..." if len(s) > 60 else ""))
+    return r

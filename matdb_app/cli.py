@@ -144,18 +144,30 @@ def ingest(
     update: Annotated[bool, typer.Option("--update", help="Replace changed records (old versions are kept).")] = False,
     mapping: Annotated[Optional[Path], typer.Option(help="YAML file mapping table headers to matdb columns.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Validate only; write nothing.")] = False,
+    limit: Annotated[Optional[list[str]], typer.Option(
+        "--limit", metavar="KEY=VALUE",
+        help="Raise (or lower) a resource limit, e.g. --limit yaml_nodes=2e6 --limit file_mb=500; keys and "
+             "defaults in the README (Limits on input). Exit status 2 when a file exceeds one.")] = None,
 ) -> None:
     """Load records (YAML/JSON), tables (CSV/XLSX), TLIS runs, pXRD patterns, JCAMP-DX, structures."""
+    from ingest.limits import parse_limits
+
+    try:
+        limits = parse_limits(limit)
+    except user_errors() as exc:
+        fail(exc)
     d = _db(db)
     try:
         report = (
-            ingest_.check(d, list(paths), mapping)
+            ingest_.check(d, list(paths), mapping, limits=limits)
             if check
-            else ingest_.ingest(d, list(paths), update=update, mapping=mapping)
+            else ingest_.ingest(d, list(paths), update=update, mapping=mapping, limits=limits)
         )
     except user_errors() as exc:
         fail(exc)
     _report(report)
+    if report.over_limits:
+        raise typer.Exit(2)
     if not report.ok:
         raise typer.Exit(1)
 

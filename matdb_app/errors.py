@@ -22,7 +22,7 @@ from matdb.families import CompositionError, FamilyDefinitionError
 from matdb.query import QueryError
 from matdb.store import StoreError
 from matdb.units import UnitError
-from matdb.vocabulary import ProcessError
+from matdb.vocabulary import IdentifierError, ProcessError
 
 #: Set to show the traceback of internal errors (CLI) and log them in full (pages).
 DEBUG_ENV = "MATDB_DEBUG"
@@ -34,6 +34,7 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
     FamilyDefinitionError,
     UnitError,
     ProcessError,
+    IdentifierError,
     QueryError,
     ExportError,
     StoreError,

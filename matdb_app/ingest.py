@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ingest.errors import IngestError
+from ingest.limits import DEFAULT, Limits
 from ingest.pipeline import FileOutcome, IngestReport, check_paths, ingest_paths
 from matdb.db import Database, DatabaseError, normalize_url
 from matdb_app import simulate
@@ -65,14 +66,16 @@ def load_bundled(db: Database, *, progress: bool = True) -> IngestReport:
 
 
 def ingest(db: Database, paths: list[str | os.PathLike[str]], *, update: bool = False, mapping: Mapping_ = None,
-           progress: bool = True) -> IngestReport:
-    """Load files and folders, one transaction per file (see :mod:`ingest.pipeline`)."""
-    return ingest_paths(db, paths, update=update, mapping=load_mapping(mapping), progress=progress)
+           progress: bool = True, limits: Limits = DEFAULT) -> IngestReport:
+    """Load files and folders, one transaction per file, within ``limits`` (see :mod:`ingest.pipeline`)."""
+    return ingest_paths(db, paths, update=update, mapping=load_mapping(mapping, limits), progress=progress,
+                        limits=limits)
 
 
-def check(db: Database, paths: list[str | os.PathLike[str]], mapping: Mapping_ = None) -> IngestReport:
+def check(db: Database, paths: list[str | os.PathLike[str]], mapping: Mapping_ = None,
+          limits: Limits = DEFAULT) -> IngestReport:
     """Validate files without writing: the per-file report of what would be loaded or rejected."""
-    good, report = check_paths(db, paths, mapping=load_mapping(mapping))
+    good, report = check_paths(db, paths, mapping=load_mapping(mapping, limits), limits=limits)
     for p in good:
         n = sum(len(m["results"]) for m in p.measurements)
         report.files.append(FileOutcome(p.file, "valid", counts={
@@ -81,17 +84,15 @@ def check(db: Database, paths: list[str | os.PathLike[str]], mapping: Mapping_ =
     return report
 
 
-def load_mapping(mapping: Mapping_) -> dict[str, str] | None:
-    """A column mapping {header in file: matdb column}, given as a dict or a YAML file."""
+def load_mapping(mapping: Mapping_, limits: Limits = DEFAULT) -> dict[str, str] | None:
+    """A column mapping {header in file: matdb column}, given as a dict or a YAML file (read within
+    ``limits``, as record files are)."""
     if mapping is None or isinstance(mapping, dict):
         return mapping
-    import yaml
+    from ingest.readers._common import load_yaml_text, read_text
 
     path = Path(mapping)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise IngestError(f"cannot read mapping file: {exc}", file=str(path)) from None
+    data = load_yaml_text(read_text(path, limits), path, limits)
     if not isinstance(data, dict):
         raise IngestError("a mapping file is a YAML mapping {'Header in file': 'matdb column'}", file=str(path))
     return data

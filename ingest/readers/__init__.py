@@ -21,8 +21,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from ingest.errors import IngestError
+from ingest.limits import DEFAULT, Limits, check_size
 from ingest.readers import jcamp, records, structures, tables, tlis, xy
-from ingest.readers._common import fail, read_bytes, read_text
+from ingest.readers._common import contained, fail, read_bytes, read_text
 from ingest.records import ArrayRecord, Document
 from matdb.arrays import ArrayData
 from matdb.families import Family
@@ -76,7 +77,8 @@ def _unsupported(path: Path) -> IngestError:
 
 def read_file(path: Path, *, mapping: dict[str, Any] | None = None,
               families: Mapping[str, Family] | None = None,
-              quantities: Mapping[str, QuantityDef] | None = None) -> Document:
+              quantities: Mapping[str, QuantityDef] | None = None,
+              limits: Limits = DEFAULT, root: Path | None = None) -> Document:
     """Read any supported file into a validated Document.
 
     Args:
@@ -85,6 +87,8 @@ def read_file(path: Path, *, mapping: dict[str, Any] | None = None,
             it a sidecar ``<table>.mapping.yaml`` is used if present.
         families, quantities: user-defined families and declared quantities a table may use
             (from the database, or from record files read earlier in the same ingest).
+        limits: resource limits (file sizes, YAML nodes, rows, points; see ingest.limits).
+        root: the folder the ingest started from; files a record refers to must lie inside it.
 
     Raises:
         IngestError: anything wrong with the file, located by file, line/record and field.
@@ -93,7 +97,7 @@ def read_file(path: Path, *, mapping: dict[str, Any] | None = None,
     if isinstance(mapping, (str, Path)):
         mapping = read_mapping(Path(mapping))
     try:
-        return _dispatch(path, mapping, families, quantities)
+        return _dispatch(path, mapping, families, quantities, limits, root)
     except ValidationError as exc:  # a value a reader passed on that the record model rejects
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err.get("loc", ()))
@@ -101,48 +105,52 @@ def read_file(path: Path, *, mapping: dict[str, Any] | None = None,
 
 
 def _dispatch(path: Path, mapping: dict[str, Any] | None, families: Mapping[str, Family] | None = None,
-              quantities: Mapping[str, QuantityDef] | None = None) -> Document:
+              quantities: Mapping[str, QuantityDef] | None = None, limits: Limits = DEFAULT,
+              root: Path | None = None) -> Document:
     ext = path.suffix.lower()
     if structures.structure_format(path) is not None:
-        text = read_text(path)
-        return structures.read_structure_document(path, text)
+        text = read_text(path, limits, "structure_mb")
+        return structures.read_structure_document(path, text, limits)
     if ext == ".xlsx":
-        decode_check = read_bytes(path)
+        decode_check = read_bytes(path, limits, "xlsx_mb")
         if not decode_check.strip():
             raise fail("file is empty", path)
-        return tables.read_table(path, None, mapping, families=families, quantities=quantities)
+        return tables.read_table(path, None, mapping, families=families, quantities=quantities, limits=limits)
     if ext in RECORD_EXT:
-        return records.read_records(path, read_text(path))
+        return records.read_records(path, read_text(path, limits, "records_mb"), limits, root)
     if ext in XY_EXT:
-        return xy.read_xy_document(path, read_text(path))
+        return xy.read_xy_document(path, read_text(path, limits, "spectrum_mb"), limits)
     if ext in JCAMP_EXT:
-        return jcamp.read_jcamp_document(path, read_text(path))
+        return jcamp.read_jcamp_document(path, read_text(path, limits, "spectrum_mb"), limits)
     if ext == ".csv":
-        text = read_text(path)
-        return _read_csv(path, text, mapping, families, quantities)
+        text = read_text(path, limits, "csv_mb")
+        return _read_csv(path, text, mapping, families, quantities, limits, root)
     if path.is_dir():
         raise fail("is a directory, not a file", path)
     raise _unsupported(path)
 
 
 def _read_csv(path: Path, text: str, mapping: dict[str, Any] | None, families: Mapping[str, Family] | None = None,
-              quantities: Mapping[str, QuantityDef] | None = None) -> Document:
+              quantities: Mapping[str, QuantityDef] | None = None, limits: Limits = DEFAULT,
+              root: Path | None = None) -> Document:
     if text.lstrip().lower().startswith("# matdb-tlis"):
-        return tlis.read_tlis_document(path, text)
+        return tlis.read_tlis_document(path, text, limits, root)
     header = tables.csv_header(text, path)
     if not header:
         raise fail("no column header row found", path)
     if tlis.is_matrix(header[0]) or tlis.is_long(header):
-        return tlis.read_tlis_document(path, text)
-    return tables.read_table(path, text, mapping, families=families, quantities=quantities)
+        return tlis.read_tlis_document(path, text, limits, root)
+    return tables.read_table(path, text, mapping, families=families, quantities=quantities, limits=limits)
 
 
 # --- arrays -------------------------------------------------------------------------------------
 
 
 
-def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
-    """Read the data an ArrayRecord refers to (a file relative to ``base_dir``, or inline x/y).
+def load_array(rec: ArrayRecord, base_dir: Path, limits: Limits = DEFAULT, root: Path | None = None) -> ArrayData:
+    """Read the data an ArrayRecord refers to (a file relative to ``base_dir``, or inline x/y),
+    within ``limits``; a file (or reference) outside ``root``, where the ingest started, is refused
+    before it is opened.
 
     Returns ArrayData with values of shape (n_time, n_wavelength) for TLIS runs (counts; the PTFE
     reference (n_wavelength,) for reflectance runs) or (n,) for spectra and patterns.
@@ -154,17 +162,17 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
     base_dir = Path(base_dir)
     if rec.file is None:
         return _inline(rec)
-    path = base_dir / rec.file
+    path = contained(base_dir / rec.file, root, "the array file", file=None, field="file")
     if rec.format == "tlis_folder":
         from ingest.readers.spectrometer import load_folder_run
 
         if rec.kind not in TLIS_MODES.values():
             raise fail(f"kind '{rec.kind}' does not fit a TLIS run (use tlis_reflectance or tlis_pl)", path,
                        field="kind")
-        return load_folder_run(path, reference=rec.reference, kind=rec.kind)
+        return load_folder_run(path, reference=rec.reference, kind=rec.kind, limits=limits, root=root)
     if not path.is_file():
         raise fail(f"array file '{rec.file}' not found (looked in {base_dir})", path, field="file")
-    fmt = rec.format or _array_format(path, rec.kind)
+    fmt = rec.format or _array_format(path, rec.kind, limits)
     if rec.kind in TLIS_MODES.values() and fmt not in ("tlis_csv", "tlis_long_csv"):
         raise fail(f"a {rec.kind} run must be a TLIS CSV file, not '{fmt}'", path, field="format")
     if fmt in ("tlis_csv", "tlis_long_csv"):
@@ -174,7 +182,7 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
                 path,
                 field="kind",
             )
-        data = tlis.load_run(path, reference=rec.reference, kind=rec.kind)
+        data = tlis.load_run(path, reference=rec.reference, kind=rec.kind, limits=limits, root=root)
         if data.meta["format"] != fmt:
             raise fail(
                 f"the record says format '{fmt}' but the file is '{data.meta['format']}'",
@@ -184,7 +192,7 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
         return data
     if fmt == "csv":
         names = ("x", "y")
-        x, y = tlis.read_two_column(path, names)
+        x, y = tlis.read_two_column(path, names, limits)
         axis, unit = spectrum_axis(rec.kind)
         return ArrayData(
             kind=rec.kind,
@@ -195,11 +203,12 @@ def load_array(rec: ArrayRecord, base_dir: Path) -> ArrayData:
         )
     if fmt == "xy":
         return xy.load_xy(
-            path, wavelength=_wl(rec), kind=rec.kind, x_unit=rec.x_unit, y_unit=rec.y_unit
+            path, wavelength=_wl(rec), kind=rec.kind, x_unit=rec.x_unit, y_unit=rec.y_unit, limits=limits
         )
     if fmt == "jcamp":
-        return jcamp.load_jcamp(path, kind=rec.kind)
+        return jcamp.load_jcamp(path, kind=rec.kind, limits=limits)
     if fmt == "npy":
+        check_size(path, "spectrum_mb", limits)
         return _npy(path, rec)
     raise fail(f"unsupported array format '{fmt}'", path, field="format")  # pragma: no cover
 
@@ -209,10 +218,10 @@ def _wl(rec: ArrayRecord) -> Any:
     return w.model_dump() if hasattr(w, "model_dump") else w
 
 
-def _array_format(path: Path, kind: str) -> str:
+def _array_format(path: Path, kind: str, limits: Limits = DEFAULT) -> str:
     ext = path.suffix.lower()
     if ext == ".csv":
-        text = read_text(path)
+        text = read_text(path, limits, "csv_mb")
         if text.lstrip().lower().startswith("# matdb-tlis"):
             return (
                 "tlis_csv" if not tlis.is_long(tables.csv_header(text, path)) else "tlis_long_csv"

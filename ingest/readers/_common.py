@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ingest.errors import IngestError
+from ingest.limits import DEFAULT, LimitError, Limits, check_size
 from ingest.records import (
     Document,
     MeasurementRecord,
@@ -31,7 +32,14 @@ from ingest.records import (
 )
 from matdb.families import CompositionError, builtin_families, canonical_params_key
 from matdb.units import UnitError
-from matdb.vocabulary import PROVENANCES, TECHNIQUES, to_canonical
+from matdb.vocabulary import (
+    PROVENANCES,
+    TECHNIQUES,
+    IdentifierError,
+    check_identifier,
+    safe_id_part,
+    to_canonical,
+)
 
 #: Keys understood in header comments and sidecars of standalone files.
 META_KEYS: dict[str, str] = {
@@ -80,8 +88,10 @@ def fail(
     )
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a missing or unreadable file is an IngestError."""
+def read_bytes(path: Path, limits: Limits = DEFAULT, key: str = "records_mb") -> bytes:
+    """The file's bytes; a missing or unreadable file, or one over the ``key`` size limit (checked
+    before reading), is an IngestError."""
+    check_size(path, key, limits)
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -120,8 +130,24 @@ def decode_text(data: bytes, path: Path) -> str:
     return text
 
 
-def read_text(path: Path) -> str:
-    return decode_text(read_bytes(path), path)
+def read_text(path: Path, limits: Limits = DEFAULT, key: str = "records_mb") -> str:
+    return decode_text(read_bytes(path, limits, key), path)
+
+
+def contained(path: Path, root: Path | None, what: str, *, file: Path | str | None,
+              field: str | None = None, record: str | None = None) -> Path:
+    """``path`` if it lies inside ``root`` (the folder the load started from), else an
+    IngestError that names the reference but nothing read from the file (it is not opened)."""
+    if root is None:
+        return path
+    try:
+        inside = path.resolve().is_relative_to(Path(root).resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        raise fail(f"{what} '{path.name}' lies outside the folder the ingest started from "
+                   f"({root}); only files inside it are read", file, field=field, record=record)
+    return path
 
 
 def header_comments(
@@ -162,10 +188,64 @@ def sidecar_path(path: Path) -> Path | None:
     return None
 
 
-def load_yaml_text(text: str, path: Path) -> Any:
-    """yaml.safe_load with the error's line number in an IngestError."""
+class _BudgetLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that counts nodes while composing, every alias by the size of what it
+    expands to, and refuses a document over ``yaml_nodes``, ``depth`` or ``text_chars`` before
+    anything is constructed (a 1 KB "billion laughs" document never grows)."""
+
+    def __init__(self, stream: str, limits: Limits, path: Path) -> None:
+        super().__init__(stream)
+        self.limits, self.path = limits, path
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, expanded depth)
+        self.level = 0
+
+    def _limit(self, key: str, what: str, node: yaml.Node | None) -> LimitError:
+        line = node.start_mark.line + 1 if node is not None and node.start_mark else None
+        return LimitError(key, what, file=str(self.path), line=line, limits=self.limits)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        self.level += 1
+        if self.level > self.limits.depth:
+            raise self._limit("depth", "the document is nested too deeply", None)
+        alias = self.check_event(yaml.AliasEvent)
+        if alias:
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self.sizes:
+                raise fail("malformed YAML: an anchor refers to itself", self.path,
+                           line=target.start_mark.line + 1)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.level -= 1
+        if alias:
+            size, depth = self.sizes[id(node)]  # counted again, by everything it stands for
+        elif isinstance(node, yaml.ScalarNode):
+            if len(node.value) > self.limits.text_chars:
+                raise self._limit("text_chars", f"a text value has {len(node.value)} characters", node)
+            size, depth = 1, 1
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [c for kv in node.value for c in kv]
+            size, depth = 1, 1
+            for c in children:
+                got = self.sizes[id(c)]
+                size += got[0]
+                depth = max(depth, got[1] + 1)
+        self.sizes[id(node)] = (size, depth)
+        if size > self.limits.yaml_nodes:
+            raise self._limit("yaml_nodes", "the document expands to too many values (YAML aliases count "
+                              "each time they are used)", node)
+        if depth + self.level > self.limits.depth:
+            raise self._limit("depth", "the document is nested too deeply (YAML aliases included)", node)
+        return node
+
+
+def load_yaml_text(text: str, path: Path, limits: Limits = DEFAULT) -> Any:
+    """yaml.safe_load within ``limits`` (nodes with alias expansions, depth, text size), with the
+    error's line number in an IngestError."""
+    loader = _BudgetLoader(text, limits, path)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -173,14 +253,16 @@ def load_yaml_text(text: str, path: Path) -> Any:
         raise fail(f"malformed YAML: {problem}", path, line=line) from None
     except RecursionError:
         raise fail("malformed YAML: nesting too deep", path) from None
+    finally:
+        loader.dispose()
 
 
-def read_sidecar(path: Path) -> tuple[dict[str, Any], Path | None]:
+def read_sidecar(path: Path, limits: Limits = DEFAULT) -> tuple[dict[str, Any], Path | None]:
     """Metadata from the sidecar of ``path`` ({} if there is none)."""
     side = sidecar_path(path)
     if side is None:
         return {}, None
-    data = load_yaml_text(read_text(side), side)
+    data = load_yaml_text(read_text(side, limits), side, limits)
     if data is None:
         return {}, side
     if not isinstance(data, dict):
@@ -199,10 +281,10 @@ def read_sidecar(path: Path) -> tuple[dict[str, Any], Path | None]:
 
 
 def merge_meta(
-    path: Path, header: dict[str, Any], header_lines: dict[str, int]
+    path: Path, header: dict[str, Any], header_lines: dict[str, int], limits: Limits = DEFAULT
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Header comments plus the sidecar; a key given differently in both is an IngestError."""
-    side, side_path = read_sidecar(path)
+    side, side_path = read_sidecar(path, limits)
     meta = dict(header)
     for k, v in side.items():
         if k in meta and _norm(meta[k]) != _norm(v):
@@ -365,6 +447,11 @@ def standalone_document(
     composition ``family`` + ``params`` (as for calculations).
     """
     sample = _opt_str(meta.get("sample"))
+    if sample is not None:
+        try:
+            check_identifier(sample, "sample")
+        except IdentifierError as exc:
+            raise fail(str(exc), path, line=lines.get("sample"), field="sample") from None
     family = _opt_str(meta.get("family"))
     params_raw = meta.get("params")
     if sample is None and (family is None or params_raw is None):
@@ -430,10 +517,10 @@ def standalone_document(
                     proposal_id=_opt_str(meta.get("proposal_id")),
                 )
             )
-        mid = f"{sample}:{path.name}"
+        mid = f"{sample}:{safe_id_part(path.name)}"
     else:
         target = {"family": family, "params": params}
-        mid = f"{family}-{canonical_params_key(params or {})}:{path.name}"
+        mid = f"{family}-{canonical_params_key(params or {})}:{safe_id_part(path.name)}"
     note_parts = [f"{k}: {meta[k]}" for k in ("operator", "date") if meta.get(k)]
     if meta.get("note"):
         note_parts.append(str(meta["note"]))

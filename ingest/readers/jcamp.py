@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.limits import DEFAULT, Limits, check_count
 from ingest.readers._common import META_KEYS, fail, merge_meta, read_text, standalone_document
 from ingest.records import ArrayRecord, Document
 from matdb.arrays import ArrayData
@@ -207,10 +208,10 @@ def _unit(ldrs: dict[str, Any], label: str, table: dict[str, str], path: Path, d
 
 
 def parse_jcamp(
-    path: Path, text: str | None = None
+    path: Path, text: str | None = None, limits: Limits = DEFAULT
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, int]]:
     """x (n,), y (n,) and metadata (header labels, matdb keys, units) of a JCAMP-DX file."""
-    text = read_text(path) if text is None else text
+    text = read_text(path, limits, "spectrum_mb") if text is None else text
     ldrs, meta, where = parse_labels(text, path)
     xf = _number(ldrs, "XFACTOR", path, 1.0)
     yf = _number(ldrs, "YFACTOR", path, 1.0)
@@ -233,10 +234,13 @@ def parse_jcamp(
                 line=ldrs["NPOINTS"][1],
                 field="NPOINTS",
             )
+        check_count(n, "spectrum_points", f"##NPOINTS={n}", limits, file=path, line=ldrs["NPOINTS"][1])
         delta = (last - first) / (n - 1) if n > 1 else 0.0
         ys: list[float] = []
         for ln, s in rows:
             vals = _tokens(ln, s, path, "XYDATA")
+            check_count(len(ys) + len(vals) - 1, "spectrum_points", "the spectrum has too many points",
+                        limits, file=path, line=ln)
             if len(vals) < 2:
                 raise fail(
                     "an XYDATA line needs an X value followed by Y values",
@@ -274,6 +278,8 @@ def parse_jcamp(
         for ln, s in rows:
             v = _tokens(ln, s, path, label)
             vals.extend(v)
+            check_count(len(vals) // 2, "spectrum_points", "the spectrum has too many points", limits,
+                        file=path, line=ln)
         if len(vals) % 2:
             raise fail(
                 f"{label} has an odd number of values; every X needs a Y",
@@ -325,10 +331,11 @@ def parse_jcamp(
     return x, y, meta, where
 
 
-def load_jcamp(path: Path, *, kind: str | None = None, text: str | None = None) -> ArrayData:
+def load_jcamp(path: Path, *, kind: str | None = None, text: str | None = None,
+               limits: Limits = DEFAULT) -> ArrayData:
     """A JCAMP-DX spectrum as ArrayData: values (n,) on axis "x" in the file's X unit."""
-    x, y, meta, where = parse_jcamp(path, text)
-    meta, _ = merge_meta(path, meta, where)
+    x, y, meta, where = parse_jcamp(path, text, limits)
+    meta, _ = merge_meta(path, meta, where, limits)
     k = kind or meta.get("kind") or meta["default_kind"]
     axis = {
         "nm": "wavelength",
@@ -346,9 +353,9 @@ def load_jcamp(path: Path, *, kind: str | None = None, text: str | None = None) 
     )
 
 
-def read_jcamp_document(path: Path, text: str) -> Document:
-    data = load_jcamp(path, text=text)
-    _, _, _, where = parse_jcamp(path, text)
+def read_jcamp_document(path: Path, text: str, limits: Limits = DEFAULT) -> Document:
+    data = load_jcamp(path, text=text, limits=limits)
+    _, _, _, where = parse_jcamp(path, text, limits)
     meta = {
         k: v
         for k, v in data.meta.items()

@@ -16,15 +16,17 @@ import yaml
 from pydantic import ValidationError
 
 from ingest.errors import IngestError, IngestErrors
-from ingest.readers._common import fail, load_yaml_text
+from ingest.limits import DEFAULT, LimitError, Limits
+from ingest.readers._common import contained, fail, load_yaml_text
 from ingest.records import Document
 
 #: Cap on the number of errors reported for one file.
 MAX_ERRORS = 20
 
 
-def read_records(path: Path, text: str) -> Document:
-    """Parse and validate a record document."""
+def read_records(path: Path, text: str, limits: Limits = DEFAULT, root: Path | None = None) -> Document:
+    """Parse and validate a record document within ``limits``; files it refers to must lie in
+    ``root`` (the folder the ingest started from), if given."""
     if path.name.endswith((".meta.yaml", ".meta.yml")):
         data_file = path.name.rsplit(".meta.", 1)[0]
         raise fail(f"this is the metadata sidecar of '{data_file}'; ingest that file instead", path)
@@ -38,7 +40,7 @@ def read_records(path: Path, text: str) -> Document:
         except RecursionError:
             raise fail("malformed JSON: nesting too deep", path) from None
     else:
-        data = load_yaml_text(text, path)
+        data = load_yaml_text(text, path, limits)
     if data is None:
         raise fail("the file contains no records", path)
     if not isinstance(data, dict):
@@ -49,7 +51,7 @@ def read_records(path: Path, text: str) -> Document:
             line=1,
         )
     try:
-        data = _plain(data)
+        data = _Plain(limits, path)(data)
     except _BadText as exc:
         raise fail(
             "text contains an invalid Unicode character (an unpaired surrogate such as \\ud800, "
@@ -69,7 +71,7 @@ def read_records(path: Path, text: str) -> Document:
     except RecursionError:
         raise fail("the document is nested too deeply", path) from None
     _check_ids(doc, data, path, locate)
-    _check_files(doc, path, locate)
+    _check_files(doc, path, locate, root)
     return doc
 
 
@@ -87,24 +89,42 @@ def _check_text(s: str, where: str) -> str:
     return s
 
 
-def _plain(obj: Any, depth: int = 0, where: str = "") -> Any:
+class _Plain:
     """YAML dates/datetimes -> ISO text (record fields are text); keys -> str; text must be
-    valid Unicode (storable as UTF-8)."""
-    if depth > 200:
-        raise RecursionError
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            key = _check_text(k if isinstance(k, str) else str(k), where)
-            out[key] = _plain(v, depth + 1, f"{where}.{key}" if where else key)
-        return out
-    if isinstance(obj, list):
-        return [_plain(v, depth + 1, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, str):
-        return _check_text(obj, where)
-    if isinstance(obj, (dt.date, dt.datetime)):
-        return obj.isoformat()
-    return obj
+    valid Unicode (storable as UTF-8); the document within the limits (values, depth, text size;
+    for YAML these were checked while composing, for JSON they are checked here)."""
+
+    def __init__(self, limits: Limits, path: Path) -> None:
+        self.limits, self.path, self.nodes = limits, path, 0
+
+    def _limit(self, key: str, what: str, where: str) -> LimitError:
+        return LimitError(key, f"{what} (at {where or 'the top level'})", file=str(self.path),
+                          limits=self.limits)
+
+    def __call__(self, obj: Any, depth: int = 1, where: str = "") -> Any:
+        self.nodes += 1
+        if self.nodes > self.limits.yaml_nodes:
+            raise self._limit("yaml_nodes", "the document has too many values", where)
+        if depth > self.limits.depth:
+            raise self._limit("depth", "the document is nested too deeply", where)
+        if isinstance(obj, dict):
+            out = {}
+            for k, v in obj.items():
+                key = self._text(k if isinstance(k, str) else str(k), where)
+                out[key] = self(v, depth + 1, f"{where}.{key}" if where else key)
+            return out
+        if isinstance(obj, list):
+            return [self(v, depth + 1, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, str):
+            return self._text(obj, where)
+        if isinstance(obj, (dt.date, dt.datetime)):
+            return obj.isoformat()
+        return obj
+
+    def _text(self, s: str, where: str) -> str:
+        if len(s) > self.limits.text_chars:
+            raise self._limit("text_chars", f"a text value has {len(s)} characters", where)
+        return _check_text(s, where)
 
 
 class _Locator:
@@ -244,16 +264,22 @@ def _check_ids(doc: Document, data: dict[str, Any], path: Path, locate: _Locator
             seen[ident] = i
 
 
-def _check_files(doc: Document, path: Path, locate: _Locator) -> None:
+def _check_files(doc: Document, path: Path, locate: _Locator, root: Path | None = None) -> None:
     base = path.parent
     for i, m in enumerate(doc.measurements):
         rid = f"measurements[{i}]" + (f" (id {m.id})" if m.id else "")
         refs = [("arrays", j, "file", a.file) for j, a in enumerate(m.arrays) if a.format != "tlis_folder"]
         refs += [("arrays", j, "reference", a.reference) for j, a in enumerate(m.arrays)]
         refs += [("structures", j, "file", s.file) for j, s in enumerate(m.structures)]
+        for j, a in enumerate(m.arrays):
+            if a.format == "tlis_folder" and a.file is not None:
+                contained(base / a.file, root, "the referenced folder", file=path, record=rid,
+                          field=f"arrays[{j}].file")
         for group, j, fld, name in refs:
             if name is None:
                 continue
+            where = {"record": rid, "field": f"{group}[{j}].{fld}"}
+            contained(base / name, root, "the referenced file", file=path, **where)
             if not (base / name).is_file():
                 raise fail(
                     f"file '{name}' not found (paths are relative to {base})",

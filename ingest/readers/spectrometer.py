@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import IngestError
-from ingest.readers._common import fail
+from ingest.limits import DEFAULT, LimitError, Limits, check_count, check_size
+from ingest.readers._common import contained, fail
 from matdb.arrays import ArrayData
 
 MANIFEST = "matdb-watch.yaml"
@@ -124,13 +125,15 @@ def _ov_time(path: Path, header: dict[str, str], mtime: float) -> float:
     return ts
 
 
-def read_spectrum(path: Path, *, settle_s: float = 0.0, now: float | None = None) -> Spectrum:
+def read_spectrum(path: Path, *, settle_s: float = 0.0, now: float | None = None,
+                  limits: Limits = DEFAULT) -> Spectrum:
     """Read one spectrum file.
 
     Raises:
         Incomplete: the file is still being written (see the module docstring).
         IngestError: the file is complete but cannot be read as a spectrum.
     """
+    check_size(path, "spectrum_mb", limits)
     try:
         st = path.stat()
         data = path.read_bytes()
@@ -180,7 +183,8 @@ def _settled(path: Path, data: bytes, mtime: float, settle_s: float, now: float)
         raise Incomplete(f"{path.name}: modified {now - mtime:.2f} s ago")
 
 
-def read_matrix(path: Path, *, settle_s: float = 0.0, now: float | None = None) -> list[Spectrum]:
+def read_matrix(path: Path, *, settle_s: float = 0.0, now: float | None = None,
+                limits: Limits = DEFAULT) -> list[Spectrum]:
     """The spectra of a (possibly growing) TLIS matrix CSV as ``matdb simulate`` writes it, one per time
     column, named ``<file>#<column>``; times are the header's (min) as seconds from zero.
 
@@ -189,6 +193,7 @@ def read_matrix(path: Path, *, settle_s: float = 0.0, now: float | None = None) 
     """
     from ingest.readers.tlis import parse_run
 
+    check_size(path, "csv_mb", limits)
     try:
         st = path.stat()
         data = path.read_bytes()
@@ -196,7 +201,7 @@ def read_matrix(path: Path, *, settle_s: float = 0.0, now: float | None = None) 
         raise Incomplete(f"{path.name}: cannot be read yet ({exc.strerror or exc})") from None
     _settled(path, data, st.st_mtime, settle_s, time.time() if now is None else now)
     try:
-        times, wl, values, *_ = parse_run(path, data.decode("utf-8-sig"))
+        times, wl, values, *_ = parse_run(path, data.decode("utf-8-sig"), limits)
     except IngestError as exc:
         raise Incomplete(f"{path.name}: not complete yet ({exc.message})") from None
     return [Spectrum(f"{path.name}#{i}", wl, values[i], float(t) * 60.0, "tlis_csv") for i, t in enumerate(times)]
@@ -282,21 +287,27 @@ class FolderRun:
         return i
 
 
-def read_folder(folder: Path, reference: str | None) -> tuple[FolderRun, list[str]]:
+def read_folder(folder: Path, reference: str | None, limits: Limits = DEFAULT) -> tuple[FolderRun, list[str]]:
     """Every complete spectrum of a folder (ingest: no settle time); returns the run and every file name
     considered (read or not)."""
     run = FolderRun(folder)
     names = []
     files = spectrum_files(folder, reference)
-    spectra = []
+    spectra: list[Spectrum] = []
+    points = counted = 0
     for p in files:
         names.append(p.name)
         try:
-            spectra += read_matrix(p) if is_matrix_csv(p) else [read_spectrum(p)]
+            spectra += read_matrix(p, limits=limits) if is_matrix_csv(p) else [read_spectrum(p, limits=limits)]
         except Incomplete as exc:
             run.warnings.append(f"{exc}; not read")
+        except LimitError:
+            raise
         except IngestError as exc:
             run.warnings.append(f"{exc}; not read")
+        points = sum(len(s.values) for s in spectra[counted:]) + points
+        counted = len(spectra)
+        check_count(points, "spectrum_points", f"the folder holds {len(spectra)} spectra", limits, file=folder)
     for s in sorted(spectra, key=lambda s: (s.time_s, s.file)):
         try:
             run.add(s)
@@ -305,12 +316,12 @@ def read_folder(folder: Path, reference: str | None) -> tuple[FolderRun, list[st
     return run, names
 
 
-def read_reference(path: Path, grid: np.ndarray) -> tuple[np.ndarray, str | None]:
+def read_reference(path: Path, grid: np.ndarray, limits: Limits = DEFAULT) -> tuple[np.ndarray, str | None]:
     """A PTFE reference spectrum (any spectrum format) on the run's grid, and a note if interpolated."""
     if not path.is_file():
         raise fail(f"reference spectrum '{path.name}' not found", path, field="reference")
     try:
-        s = read_spectrum(path)
+        s = read_spectrum(path, limits=limits)
         vals, note = on_grid(s, grid)
     except Incomplete as exc:
         raise fail(str(exc), path, field="reference") from None
@@ -319,11 +330,16 @@ def read_reference(path: Path, grid: np.ndarray) -> tuple[np.ndarray, str | None
     return vals, note and f"reference {note}"
 
 
-def load_folder_run(folder: Path, *, reference: str | None, kind: str, meta: dict[str, Any] | None = None) -> ArrayData:
-    """A watched folder as one TLIS run (ArrayData like :func:`ingest.readers.tlis.load_run`)."""
+def load_folder_run(folder: Path, *, reference: str | None, kind: str, meta: dict[str, Any] | None = None,
+                    limits: Limits = DEFAULT, root: Path | None = None) -> ArrayData:
+    """A watched folder as one TLIS run (ArrayData like :func:`ingest.readers.tlis.load_run`); the
+    folder and its reference must lie inside ``root`` (where the ingest started), if given."""
+    contained(folder, root, "the referenced folder", file=folder, field="file")
+    if reference:
+        contained(folder / reference, root, "the reference spectrum", file=folder, field="reference")
     if not folder.is_dir():
         raise fail("not a folder", folder, field="file")
-    run, names = read_folder(folder, reference)
+    run, names = read_folder(folder, reference, limits)
     if not run.rows:
         raise fail("no complete spectrum in the folder", folder, field="file")
     grid = run.grid
@@ -333,7 +349,7 @@ def load_folder_run(folder: Path, *, reference: str | None, kind: str, meta: dic
     if kind == "tlis_reflectance":
         if not reference:
             raise fail("a reflectance run needs its reference spectrum ('reference')", folder, field="reference")
-        ref, note = read_reference(folder / reference, grid)
+        ref, note = read_reference(folder / reference, grid, limits)
         if note:
             notes.append(note)
     t = np.asarray(run.times_s)

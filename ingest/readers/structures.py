@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.limits import DEFAULT, Limits
 from ingest.readers._common import (
     fail,
     header_comments,
@@ -69,7 +70,7 @@ def read_atoms(path: Path, fmt: str) -> list[Any]:
     return frames
 
 
-def read_structure_document(path: Path, text: str) -> Document:
+def read_structure_document(path: Path, text: str, limits: Limits = DEFAULT) -> Document:
     fmt = structure_format(path)
     if fmt is None:  # pragma: no cover - dispatch only calls us for structure names
         raise fail("not a structure file", path)
@@ -91,7 +92,7 @@ def read_structure_document(path: Path, text: str) -> Document:
                 v = info[key]
                 meta[key] = json.dumps(v) if isinstance(v, dict) else str(v)
                 where[key] = 2
-    meta, where = merge_meta(path, meta, where)
+    meta, where = merge_meta(path, meta, where, limits)
     formula = frames[-1].get_chemical_formula(mode="hill")
     desc = meta.pop("description", None)
     rec = StructureRecord(

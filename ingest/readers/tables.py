@@ -68,6 +68,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.errors import IngestError
+from ingest.limits import DEFAULT, MB, LimitError, Limits, check_count
 from ingest.readers._common import (
     check_composition,
     check_process,
@@ -88,7 +89,15 @@ from ingest.records import (
 )
 from matdb.families import Family, builtin_families, canonical_params_key
 from matdb.units import UnitError, convert, display_unit, parse_unit
-from matdb.vocabulary import OUTCOMES, PROVENANCES, QUANTITIES, QuantityDef
+from matdb.vocabulary import (
+    OUTCOMES,
+    PROVENANCES,
+    QUANTITIES,
+    IdentifierError,
+    QuantityDef,
+    check_identifier,
+    safe_id_part,
+)
 
 
 def process_columns() -> dict[str, Any]:
@@ -253,9 +262,9 @@ class Known:
 # --- mapping files ------------------------------------------------------------------------------
 
 
-def read_mapping(path: Path) -> dict[str, Any]:
+def read_mapping(path: Path, limits: Limits = DEFAULT) -> dict[str, Any]:
     """Load a header mapping file: {"PLQY (%)": "plqy [%]", ignore: [...], defaults: {...}}."""
-    data = load_yaml_text(read_text(path), path)
+    data = load_yaml_text(read_text(path, limits), path, limits)
     return check_mapping(data, path)
 
 
@@ -293,13 +302,13 @@ def check_mapping(data: Any, path: Path | str = "mapping") -> dict[str, Any]:
     return out
 
 
-def _sidecar_mapping(path: Path) -> dict[str, Any] | None:
+def _sidecar_mapping(path: Path, limits: Limits = DEFAULT) -> dict[str, Any] | None:
     for cand in (
         path.with_name(path.name + ".mapping.yaml"),
         path.with_name(path.stem + ".mapping.yaml"),
     ):
         if cand.is_file():
-            return read_mapping(cand)
+            return read_mapping(cand, limits)
     return None
 
 
@@ -338,11 +347,13 @@ def csv_header(text: str, path: Path) -> list[str]:
     return []
 
 
-def _raw_csv(text: str, path: Path) -> _Raw:
+def _raw_csv(text: str, path: Path, limits: Limits = DEFAULT) -> _Raw:
     header: list[str] | None = None
     hline = 0
     rows: list[tuple[int, list[Any]]] = []
     for line, row in csv_rows(text, path):
+        check_count(len(row), "table_columns", f"line {line} has {len(row)} columns", limits, file=path,
+                    line=line)
         if header is None:
             if not row or not any(c.strip() for c in row) or row[0].lstrip().startswith("#"):
                 continue
@@ -350,15 +361,43 @@ def _raw_csv(text: str, path: Path) -> _Raw:
                 continue
             header, hline = [c.strip() for c in row], line
             continue
+        check_count(len(rows) + 1, "table_rows", "the table has too many rows", limits, file=path, line=line)
         rows.append((line, row))
     if header is None:
         raise fail("no column header row found", path)
     return _Raw(header, hline, rows, "line")
 
 
-def _raw_xlsx(path: Path) -> _Raw:
+#: Parts smaller than this are exempt from the ratio check (small XML compresses well and is
+#: harmless): Apache POI's ZipArchiveThresholdInputStream.GRACE_ENTRY_SIZE, 100 KiB.
+XLSX_GRACE_BYTES = 100 * 1024
+
+
+def check_xlsx_zip(path: Path, limits: Limits) -> None:
+    """Zip-bomb guard, from the archive's directory before anything is decompressed: the total
+    decompressed size and each part's compression ratio (Apache POI's ZipSecureFile check)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise fail(f"not a readable XLSX workbook (a damaged zip archive: {type(exc).__name__})", path) from None
+    total = sum(i.file_size for i in infos)
+    if total > limits.bytes_of("xlsx_unzipped_mb"):
+        raise LimitError("xlsx_unzipped_mb", f"the workbook decompresses to {total / MB:.0f} MB",
+                         file=str(path), limits=limits)
+    for i in infos:
+        ratio = i.file_size / max(i.compress_size, 1)
+        if i.file_size > XLSX_GRACE_BYTES and ratio > limits.xlsx_ratio:
+            raise LimitError("xlsx_ratio", f"part '{i.filename[:60]}' decompresses {ratio:.0f} times "
+                             "its stored size (a zip bomb?)", file=str(path), limits=limits)
+
+
+def _raw_xlsx(path: Path, limits: Limits = DEFAULT) -> _Raw:
     import openpyxl
 
+    check_xlsx_zip(path, limits)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zip/xml/openpyxl errors of a damaged workbook
@@ -372,12 +411,14 @@ def _raw_xlsx(path: Path) -> _Raw:
         header: list[str] | None = None
         hline = 0
         rows: list[tuple[int, list[Any]]] = []
-        try:
-            it = list(ws.iter_rows(min_row=1, values_only=True))
-        except Exception as exc:  # noqa: BLE001 - damaged sheet XML
-            raise fail(f"cannot read the first worksheet ({type(exc).__name__})", path) from None
-        for i, row in enumerate(it, start=1):
+        cells_seen = 0
+        for i, row in enumerate(_sheet_rows(ws, path), start=1):
             cells = list(row)
+            cells_seen += len(cells)
+            check_count(cells_seen, "xlsx_cells", "the worksheet has too many cells", limits, file=path)
+            check_count(len(cells), "table_columns", f"row {i} has {len(cells)} columns", limits, file=path)
+            if header is not None:
+                check_count(len(rows) + 1, "table_rows", "the table has too many rows", limits, file=path)
             if header is None:
                 if not any(_cell(c) is not None for c in cells):
                     continue
@@ -389,6 +430,19 @@ def _raw_xlsx(path: Path) -> _Raw:
     if header is None:
         raise fail("the first worksheet is empty", path)
     return _Raw(header, hline, rows, "row")
+
+
+def _sheet_rows(ws: Any, path: Path) -> Iterator[tuple[Any, ...]]:
+    """The rows of a read-only worksheet, one at a time (damaged sheet XML is an IngestError)."""
+    it = ws.iter_rows(min_row=1, values_only=True)
+    while True:
+        try:
+            row = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - damaged sheet XML
+            raise fail(f"cannot read the first worksheet ({type(exc).__name__})", path) from None
+        yield row
 
 
 def _cell(v: Any) -> Any:
@@ -761,16 +815,17 @@ def _loc(raw: _Raw, line: int) -> dict[str, Any]:
 
 def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = None, *,
                families: Mapping[str, Family] | None = None,
-               quantities: Mapping[str, QuantityDef] | None = None) -> Document:
-    """A wide table (one row per sample) from CSV text or an XLSX file (text None).
+               quantities: Mapping[str, QuantityDef] | None = None,
+               limits: Limits = DEFAULT) -> Document:
+    """A wide table (one row per sample) from CSV text or an XLSX file (text None), within ``limits``.
 
     ``families`` and ``quantities`` are the user-defined ones the table may use (from the
     database or an earlier record file of the same batch), besides the built-ins."""
     known = Known.of(families, quantities)
     if mapping is None:
-        mapping = _sidecar_mapping(path) or {}
+        mapping = _sidecar_mapping(path, limits) or {}
     mapping = check_mapping(mapping, path)
-    raw = _raw_xlsx(path) if text is None else _raw_csv(text, path)
+    raw = _raw_xlsx(path, limits) if text is None else _raw_csv(text, path, limits)
     if _is_export(raw.header, mapping):
         return _read_export(path, raw, mapping, known)
     cols = _classify(raw, path, mapping, export=False, known=known)
@@ -913,7 +968,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
             raise exc.located(file=str(path), **_loc_kw(loc)) from None
         sid = meta_value("sample_id") if meta.get("sample_id") is not None else None
         if sid is not None:
-            sid = _id_text(sid)
+            sid = _safe_id(_id_text(sid), path, loc, "sample_id")
             if sid in ids:
                 raise fail(
                     f"duplicate sample id '{sid}' (also on {raw.row_word} {ids[sid]})",
@@ -923,9 +978,9 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                 )
         elif _opt(meta_value("proposal_id")) and str(_opt(meta_value("proposal_id"))) not in ids:
             # a filled-in proposal plan: the made sample is named after its proposal
-            sid = str(_opt(meta_value("proposal_id")))
+            sid = _safe_id(str(_opt(meta_value("proposal_id"))), path, loc, "proposal_id")
         else:
-            base = f"{path.stem}-{_row_hash(family, params, process)}"
+            base = f"{safe_id_part(path.stem)}-{_row_hash(family, params, process)}"
             sid, k = base, 2
             while sid in ids:
                 sid, k = f"{base}-r{k}", k + 1
@@ -976,6 +1031,14 @@ def _loc_kw(loc: dict[str, Any]) -> dict[str, Any]:
 
 def _opt(v: Any) -> str | None:
     return None if v is None else (_id_text(v) if isinstance(v, float) else str(v))
+
+
+def _safe_id(v: str, path: Path, loc: dict[str, Any], field: str) -> str:
+    """``v`` if it is a safe id (matdb.vocabulary.check_identifier), else a located IngestError."""
+    try:
+        return check_identifier(v, field)
+    except IdentifierError as exc:
+        raise fail(str(exc), path, field=field, **loc) from None
 
 
 def _id_text(v: Any) -> str:
@@ -1087,6 +1150,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
             rec.inferred_reason = _opt(get("inferred_reason")) or "inferred (flagged in the exported table)"
         quantity = rec.quantity
         series_id = _opt(get("series_id")) if _opt(get("sample_id")) is None else None
+        if series_id is not None:
+            _safe_id(series_id, path, loc, "series_id")
         tech = get("technique")
         tech = (
             _technique(tech, path, loc)
@@ -1124,6 +1189,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
                 **loc,
             )
         sid = _opt(get("sample_id"))
+        if sid is not None:
+            _safe_id(sid, path, loc, "sample_id")
         if sid is not None:
             old = samples.get(sid)
             if old is None:
@@ -1186,6 +1253,8 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
             else {}
         )
         mid = _opt(get("measurement_id"))
+        if mid is not None:
+            _safe_id(mid, path, loc, "measurement_id")
         if mid is not None and ("m", mid) in meas:
             # one measurement's results may carry their own locators: keep them on the results
             m = meas[("m", mid)]

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ingest.limits import DEFAULT, Limits, check_count
 from ingest.readers._common import (
     check_condition,
+    contained,
     fail,
     header_comments,
     json_mapping,
@@ -182,7 +184,7 @@ def _check_axes(
 
 
 def parse_run(
-    path: Path, text: str | None = None
+    path: Path, text: str | None = None, limits: Limits = DEFAULT
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], dict[str, int], str]:
     """Read a TLIS CSV (matrix or long).
 
@@ -191,9 +193,9 @@ def parse_run(
         metadata (header comments merged with the sidecar), metadata line numbers, and the
         format ("tlis_csv" or "tlis_long_csv").
     """
-    text = read_text(path) if text is None else text
+    text = read_text(path, limits, "csv_mb") if text is None else text
     parts = _split(text, path)
-    meta, where = merge_meta(path, parts.meta, parts.meta_lines)
+    meta, where = merge_meta(path, parts.meta, parts.meta_lines, limits)
     factor = _time_factor(meta, where, path)
     if is_matrix(parts.header[0]):
         fmt = "tlis_csv"
@@ -204,6 +206,10 @@ def parse_run(
                 path,
                 line=parts.header_line,
             )
+        check_count(n, "table_columns", f"the run has {n} columns", limits, file=path,
+                    line=parts.header_line)
+        check_count((n - 1) * len(parts.rows), "spectrum_points",
+                    f"the run has {n - 1} time points x {len(parts.rows)} wavelengths", limits, file=path)
         names = ["wavelength_nm"] + [f"time {h}" for h in parts.header[1:]]
         times = _floats([parts.header[1:]], [(parts.header_line, "")], names[1:], path)[0] * factor
         arr = _floats(_cells(parts, n, path), parts.rows, names, path)
@@ -229,6 +235,8 @@ def parse_run(
         else:
             tcol = cols.index("time")
         wcol, vcol = cols.index("wavelength_nm"), cols.index("value")
+        check_count(len(parts.rows), "spectrum_points", f"the run has {len(parts.rows)} points", limits,
+                    file=path)
         arr = _floats(_cells(parts, len(cols), path), parts.rows, parts.header, path)
         t_all, w_all, v_all = arr[:, tcol] * factor, arr[:, wcol], arr[:, vcol]
         times, ti = np.unique(t_all, return_inverse=True)
@@ -266,15 +274,18 @@ def parse_run(
     return times, wl, values, meta, where, fmt
 
 
-def read_reference(path: Path, wavelengths: np.ndarray, run: Path) -> np.ndarray:
+def read_reference(path: Path, wavelengths: np.ndarray, run: Path, limits: Limits = DEFAULT,
+                   root: Path | None = None) -> np.ndarray:
     """A PTFE reference spectrum (two columns wavelength_nm,counts) on the run's wavelengths."""
+    contained(path, root, "the reference spectrum", file=run, field="reference")
     if not path.is_file():
         raise fail(
             f"reference spectrum '{path.name}' not found (looked in {path.parent})",
             run,
             field="reference",
         )
-    arr, line_nos = _two_columns(path, ("wavelength_nm", "counts"), "the reference spectrum has no data rows")
+    arr, line_nos = _two_columns(path, ("wavelength_nm", "counts"), "the reference spectrum has no data rows",
+                                 limits)
     wl, counts = arr[:, 0], arr[:, 1]
     order = np.argsort(wl, kind="stable")
     wl, counts, lines_sorted = wl[order], counts[order], [line_nos[i] for i in order]
@@ -307,17 +318,19 @@ def read_reference(path: Path, wavelengths: np.ndarray, run: Path) -> np.ndarray
 
 
 def read_two_column(
-    path: Path, names: tuple[str, str] = ("wavelength_nm", "counts")
+    path: Path, names: tuple[str, str] = ("wavelength_nm", "counts"), limits: Limits = DEFAULT
 ) -> tuple[np.ndarray, np.ndarray]:
     """A two-column CSV (optional '#' comments and a header row) as two float arrays."""
-    arr, _ = _two_columns(path, names, "no data rows")
+    arr, _ = _two_columns(path, names, "no data rows", limits)
     return arr[:, 0], arr[:, 1]
 
 
-def _two_columns(path: Path, names: tuple[str, str], empty: str) -> tuple[np.ndarray, list[int]]:
+def _two_columns(path: Path, names: tuple[str, str], empty: str,
+                 limits: Limits = DEFAULT) -> tuple[np.ndarray, list[int]]:
     """Rows of a two-column CSV (optional '#' comments and a header row) as an (n, 2) float array,
     with the 1-based line number of each row."""
-    lines = read_text(path).splitlines()
+    lines = read_text(path, limits, "spectrum_mb").splitlines()
+    check_count(len(lines), "spectrum_points", f"the spectrum has {len(lines)} lines", limits, file=path)
     rows = [
         (i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
     ]
@@ -375,10 +388,12 @@ def _mode(meta: dict[str, Any], where: dict[str, int], path: Path, kind: str | N
 
 
 def load_run(
-    path: Path, *, reference: str | None = None, kind: str | None = None, text: str | None = None
+    path: Path, *, reference: str | None = None, kind: str | None = None, text: str | None = None,
+    limits: Limits = DEFAULT, root: Path | None = None,
 ) -> ArrayData:
-    """A TLIS run as ArrayData (values (n_time, n_wavelength) counts; reference for reflectance)."""
-    times, wl, values, meta, where, fmt = parse_run(path, text)
+    """A TLIS run as ArrayData (values (n_time, n_wavelength) counts; reference for reflectance);
+    the reference must lie inside ``root`` (the folder the ingest started from), if given."""
+    times, wl, values, meta, where, fmt = parse_run(path, text, limits)
     kind = _mode(meta, where, path, kind)
     ref_name = reference or (str(meta["reference"]).strip() if meta.get("reference") else None)
     ref = None
@@ -390,7 +405,7 @@ def load_run(
                 path,
                 field="reference",
             )
-        ref = read_reference(path.parent / ref_name, wl, path)
+        ref = read_reference(path.parent / ref_name, wl, path, limits, root)
     out_meta: dict[str, Any] = {k: v for k, v in meta.items()}
     out_meta.update(
         format=fmt, file=path.name, mode="reflectance" if kind == "tlis_reflectance" else "pl"
@@ -412,9 +427,10 @@ def load_run(
     )
 
 
-def read_tlis_document(path: Path, text: str) -> Document:
+def read_tlis_document(path: Path, text: str, limits: Limits = DEFAULT,
+                       root: Path | None = None) -> Document:
     """The Document for one TLIS run file (a sample, a measurement and the run as an array)."""
-    data = load_run(path, text=text)
+    data = load_run(path, text=text, limits=limits, root=root)
     _, where = header_comments(text.splitlines())
     meta = {k: v for k, v in data.meta.items() if k not in ("format", "file", "mode")}
     conditions: dict[str, Any] = {}

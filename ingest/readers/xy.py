@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.limits import DEFAULT, Limits, check_count
 from ingest.readers._common import (
     fail,
     header_comments,
@@ -73,21 +74,23 @@ def _wavelength(
 
 
 def parse_xy(
-    path: Path, text: str | None = None, *, pxrd: bool = True
+    path: Path, text: str | None = None, *, pxrd: bool = True, limits: Limits = DEFAULT
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any], dict[str, int]]:
     """Read x (2θ in degree for pXRD), y and esd (or None) plus metadata.
 
     With ``pxrd=False`` the file is a generic two/three-column spectrum (x need not be 2θ).
     """
-    text = read_text(path) if text is None else text
+    text = read_text(path, limits, "spectrum_mb") if text is None else text
     lines = text.splitlines()
     meta, where = header_comments(lines, _COMMENT)
-    meta, where = merge_meta(path, meta, where)
+    meta, where = merge_meta(path, meta, where, limits)
     rows: list[tuple[int, list[str]]] = []
     for i, ln in enumerate(lines):
         s = ln.strip()
         if not s or s.startswith(_COMMENT):
             continue
+        check_count(len(rows) + 1, "spectrum_points", "the pattern has too many points", limits,
+                    file=path, line=i + 1)
         cells = [c for c in _SEP.split(s) if c]
         if not rows and not any(_num(c) for c in cells):
             continue  # a column-name line such as "2theta intensity"
@@ -161,13 +164,14 @@ def load_xy(
     text: str | None = None,
     x_unit: str | None = None,
     y_unit: str | None = None,
+    limits: Limits = DEFAULT,
 ) -> ArrayData:
     """A pXRD pattern as ArrayData: values (n,) counts on axis two_theta (degree).
 
     For other kinds (a PL spectrum saved as .xy) the axis is "x" in ``x_unit``.
     """
     if kind != "pxrd":
-        x, y, err, meta, _ = parse_xy(path, text, pxrd=False)
+        x, y, err, meta, _ = parse_xy(path, text, pxrd=False, limits=limits)
         meta = dict(meta, file=path.name, format="xy")
         if err is not None:
             meta["y_error"] = err
@@ -179,7 +183,7 @@ def load_xy(
             value_unit=y_unit or "",
             meta=meta,
         )
-    tt, y, esd, meta, where = parse_xy(path, text)
+    tt, y, esd, meta, where = parse_xy(path, text, limits=limits)
     wl = _wavelength(meta, where, path, wavelength)
     out_meta = dict(meta, wavelength_angstrom=wl, file=path.name, format="xy")
     if esd is not None:
@@ -189,8 +193,8 @@ def load_xy(
     )
 
 
-def read_xy_document(path: Path, text: str) -> Document:
-    data = load_xy(path, text=text)
+def read_xy_document(path: Path, text: str, limits: Limits = DEFAULT) -> Document:
+    data = load_xy(path, text=text, limits=limits)
     _, where = header_comments(text.splitlines(), _COMMENT)
     meta = {
         k: v
