@@ -102,20 +102,26 @@ def _referenced_files(prepared: Prepared) -> set[Path]:
     return out
 
 
-def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
-                mapping: dict[str, str] | None = None) -> tuple[list[Prepared], IngestReport]:
+def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
+                mapping: dict[str, str] | None = None, known: tuple[dict[str, Any], dict[str, Any]] | None = None,
+                on_read: Callable[[Path], None] | None = None) -> tuple[list[Prepared], IngestReport]:
     """Read and validate every file without writing anything.
 
     Record files come first (and are loaded first), so a table may use the families and
-    quantities that a record file of the same call defines."""
+    quantities that a record file of the same call defines. ``known``: the families and quantities
+    of the database, given instead of ``db`` (a worker process without a connection);
+    ``on_read(path)`` is called before each file is read."""
     from ingest.readers import RECORD_EXT, read_file
 
     files, missing = collect_files(paths)
     files.sort(key=lambda f: f.suffix.lower() not in RECORD_EXT)  # stable: otherwise as given
     report = IngestReport(files=list(missing))
-    families, quantities = db.families(), db.quantities()
+    families, quantities = (dict(known[0]), dict(known[1])) if known is not None \
+        else (db.families(), db.quantities())  # type: ignore[union-attr]
     prepared: list[tuple[Path, Prepared | None, FileOutcome | None]] = []
     for f in files:
+        if on_read is not None:
+            on_read(f)
         try:
             doc = read_file(f, mapping=mapping, families=families, quantities=quantities)
             prep = prepare(doc, str(f), known_families=families, known_quantities=quantities)
