@@ -97,3 +97,10 @@ def exit_with(code: int) -> None:
 
 def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def served_worker_baseline_mb() -> float:
+    """In a worker of ``streamlit run``: its fork server also imports the streamlit command (__main__)."""
+    import streamlit.web.cli  # noqa: F401
+
+    return worker_baseline_mb()

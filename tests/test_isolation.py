@@ -21,6 +21,7 @@ from hostile import (
     user_mistake,
     worker_baseline_mb,
 )
+from test_app import REPO, sqlite_app_url  # noqa: F401  (the populated app database fixture)
 
 import matdb
 from ingest.errors import IngestError
@@ -181,3 +182,28 @@ def test_a_good_upload_is_checked_in_the_worker_and_loaded_from_what_it_prepared
     assert after["sample"] == before["sample"] + 1 and after["result"] == before["result"] + 1
     again = ingest_.load_upload(db, checked.staged)  # staged files only: checked in a worker first
     assert again.totals == {"unchanged": 1, "rejected": 1}
+
+
+# --- the Ingest page ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_ingest_page_says_a_bomb_upload_was_stopped_and_writes_nothing(
+        sqlite_app_url: str, bomb_limits: Limits, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(ingest_.ENV_UPLOAD_MEMORY, f"{bomb_limits.memory_mb:g}")
+    monkeypatch.setenv(ingest_.ENV_UPLOAD_TIMEOUT, f"{bomb_limits.timeout_s:g}")
+    db = matdb.connect(sqlite_app_url)
+    before = _snapshot(db)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=2 * bomb_limits.timeout_s).run()
+    at.switch_page("app_pages/ingest.py").run()
+    at.file_uploader(key="in_files").set_value([("bomb.yaml", alias_bomb(), "application/octet-stream")]).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        f"checking the files: validation of bomb.yaml stopped: it needed more than {bomb_limits.memory_mb:g} MB "
+        "of memory"]
+    assert _snapshot(db) == before
+    at.switch_page("app_pages/explore.py").run()  # the same server goes on serving
+    assert not at.exception and at.title[0].value == "Explore samples"
+    db.close()
