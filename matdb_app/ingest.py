@@ -110,11 +110,13 @@ def load_mapping(mapping: Mapping_) -> dict[str, str] | None:
 
 @dataclass
 class Staged:
-    """Uploaded files written to ``folder``: the file ``names`` and a column ``mapping``."""
+    """Uploaded files written to ``folder``: the file ``names`` and a column ``mapping`` (given
+    as a dict, or as an uploaded ``mapping_file`` that the worker reads)."""
 
     folder: str
     names: list[str]
     mapping: dict[str, str] | None = None
+    mapping_file: str | None = None
 
 
 def stage_uploads(files: list[tuple[str, bytes]], mapping: bytes | None = None, root: str | None = None) -> Staged:
@@ -140,12 +142,11 @@ def stage_uploads(files: list[tuple[str, bytes]], mapping: bytes | None = None, 
         p = folder / name
         if not p.exists() or p.read_bytes() != content:
             p.write_bytes(content)
-    mp = None
-    if mapping is not None:
+    mfile = None
+    if mapping is not None:  # read in the worker too (check_staged), like the files
         mfile = folder.parent / f"{h.hexdigest()[:24]}.mapping.yaml"
         mfile.write_bytes(mapping)
-        mp = load_mapping(mfile)
-    return Staged(str(folder), [n for n, _ in clean], mp)
+    return Staged(str(folder), [n for n, _ in clean], None, None if mfile is None else str(mfile))
 
 
 @dataclass
@@ -181,9 +182,12 @@ def upload_limits() -> isolation.Limits:
     return isolation.Limits.from_env(ENV_UPLOAD_MEMORY, ENV_UPLOAD_TIMEOUT)
 
 
-def _check_staged(folder: str, names: list[str], mapping: dict[str, str] | None,
+def _check_staged(folder: str, names: list[str], mapping: dict[str, str] | None, mapping_file: str | None,
                   known: tuple[dict[str, Any], dict[str, Any]]) -> tuple[list[Prepared], IngestReport]:
     """In the worker process: read and validate the staged files (no database connection)."""
+    if mapping is None and mapping_file is not None:
+        isolation.note("validation of the column mapping")
+        mapping = load_mapping(mapping_file)
     isolation.note(f"validation of {', '.join(names)}")
     return check_paths(None, [folder], mapping=mapping, known=known,
                        on_read=lambda p: isolation.note(f"validation of {_rel(str(p), folder)}"))
@@ -196,7 +200,8 @@ def check_staged(db: Database, staged: Staged,
     :class:`~matdb_app.isolation.WorkerStopped` ("validation of bomb.yaml stopped: it needed more
     than 1 GB of memory") when the worker runs out of memory or time."""
     known = (db.families(), db.quantities())
-    return isolation.run_limited(_check_staged, staged.folder, staged.names, staged.mapping, known,
+    return isolation.run_limited(_check_staged, staged.folder, staged.names, staged.mapping,
+                                 staged.mapping_file, known,
                                  limits=limits or upload_limits(), preload=WORKER_PRELOAD)
 
 

@@ -207,3 +207,12 @@ def test_the_ingest_page_says_a_bomb_upload_was_stopped_and_writes_nothing(
     at.switch_page("app_pages/explore.py").run()  # the same server goes on serving
     assert not at.exception and at.title[0].value == "Explore samples"
     db.close()
+
+
+def test_an_uploaded_column_mapping_is_read_in_the_worker(db: matdb.Database, tmp_path: Path) -> None:
+    data = REPO / "tests" / "data" / "readers"
+    table, mapping = (data / "lab_export.csv").read_bytes(), (data / "lab_export.mapping.yaml").read_bytes()
+    checked = ingest_.check_upload(db, [("export.csv", table)], mapping, root=str(tmp_path))
+    assert checked.summary["status"].tolist() == ["valid"], checked.errors
+    with pytest.raises(IngestError, match="a mapping file is a YAML mapping"):
+        ingest_.check_upload(db, [("export.csv", table)], b"- not a mapping", root=str(tmp_path))
