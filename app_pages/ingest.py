@@ -41,7 +41,7 @@ if not checked.errors.empty:
 label = f"Confirm: load {checked.n_valid} valid file(s)" + (" (updating changed records)" if update else "")
 if st.button(label, type="primary", disabled=checked.n_valid == 0, key="in_confirm"):
     with st.spinner("Loading ..."):
-        loaded = cache.call(ingest_.load_upload, db, checked.staged, update=update, what="ingest")
+        loaded = cache.call(ingest_.load_upload, db, checked, update=update, what="ingest")
     if loaded is not None:
         st.session_state["in_last"] = loaded
 

@@ -116,22 +116,28 @@ def _referenced_files(prepared: Prepared) -> set[Path]:
     return out
 
 
-def check_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *,
-                mapping: dict[str, str] | None = None,
-                limits: Limits = DEFAULT) -> tuple[list[Prepared], IngestReport]:
+def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
+                mapping: dict[str, str] | None = None, limits: Limits = DEFAULT,
+                known: tuple[dict[str, Any], dict[str, Any]] | None = None,
+                on_read: Callable[[Path], None] | None = None) -> tuple[list[Prepared], IngestReport]:
     """Read and validate every file without writing anything, within ``limits``.
 
     Record files come first (and are loaded first), so a table may use the families and
     quantities that a record file of the same call defines. A file that a record refers to must
-    lie inside the folder given (or, for a file given, its own folder)."""
+    lie inside the folder given (or, for a file given, its own folder). ``known``: the families and
+    quantities of the database, given instead of ``db`` (a worker process without a connection);
+    ``on_read(path)`` is called before each file is read."""
     from ingest.readers import RECORD_EXT, read_file
 
     pairs, missing = _collect(paths)
     pairs.sort(key=lambda fr: fr[0].suffix.lower() not in RECORD_EXT)  # stable: otherwise as given
     report = IngestReport(files=list(missing))
-    families, quantities = db.families(), db.quantities()
+    families, quantities = (dict(known[0]), dict(known[1])) if known is not None \
+        else (db.families(), db.quantities())  # type: ignore[union-attr]
     prepared: list[tuple[Path, Prepared | None, FileOutcome | None]] = []
     for f, root in pairs:
+        if on_read is not None:
+            on_read(f)
         try:
             doc = read_file(f, mapping=mapping, families=families, quantities=quantities, limits=limits, root=root)
             prep = prepare(doc, str(f), known_families=families, known_quantities=quantities, limits=limits,

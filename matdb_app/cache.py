@@ -24,6 +24,7 @@ from matdb_app import explore, info, maps, spectra
 from matdb_app import ingest as ingest_
 from matdb_app.display import simulated_notice
 from matdb_app.errors import debug, internal_message, user_errors
+from matdb_app.isolation import WorkerStopped
 
 log = logging.getLogger("matdb.app")
 T = TypeVar("T")
@@ -151,9 +152,21 @@ def family_results(url: str, ver: str, family: str, quantity: str | None = None)
 
 
 @st.cache_data(show_spinner="Checking the files ...", max_entries=8)
+def _check_upload(url: str, ver: str, files: list[tuple[str, bytes]],
+                  mapping: bytes | None) -> ingest_.Checked | WorkerStopped:
+    try:
+        return ingest_.check_upload(_open(url), files, mapping)
+    except WorkerStopped as exc:  # remembered too: a hostile upload is not run again on every rerun
+        return exc
+
+
 def check_upload(url: str, ver: str, files: list[tuple[str, bytes]], mapping: bytes | None) -> ingest_.Checked:
-    """Stage and check an upload once per content (a page rerun does not check again)."""
-    return ingest_.check_upload(_open(url), files, mapping)
+    """Stage and check an upload once per content (a page rerun does not check again), in a
+    worker process with memory and time limits (:func:`matdb_app.ingest.check_staged`)."""
+    out = _check_upload(url, ver, files, mapping)
+    if isinstance(out, WorkerStopped):
+        raise out
+    return out
 
 
 # --- display ----------------------------------------------------------------------------------

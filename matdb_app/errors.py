@@ -23,6 +23,7 @@ from matdb.query import QueryError
 from matdb.store import StoreError
 from matdb.units import UnitError
 from matdb.vocabulary import IdentifierError, ProcessError
+from matdb_app.isolation import LimitsError, WorkerStopped
 
 #: Set to show the traceback of internal errors (CLI) and log them in full (pages).
 DEBUG_ENV = "MATDB_DEBUG"
@@ -41,6 +42,8 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
     DatabaseError,
     FileNotFoundError,
     PermissionError,
+    WorkerStopped,  # an upload that needed too much memory or time (matdb_app.isolation)
+    LimitsError,
 )
 
 

@@ -1,13 +1,14 @@
 """Getting data in: create the database (with the bundled literature and the demonstration set),
 load files, check them without writing, column-mapping files, and the uploads of the Ingest page
-(staged in a folder, checked, reported per file and per error)."""
+(staged in a folder, checked in a worker process with memory and time limits, reported per file
+and per error, then loaded from what the worker prepared)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import pandas as pd
 
 from ingest.errors import IngestError
 from ingest.limits import DEFAULT, Limits
-from ingest.pipeline import FileOutcome, IngestReport, check_paths, ingest_paths
+from ingest.pipeline import FileOutcome, IngestReport, check_paths, ingest_paths, load_one
+from ingest.validate import Prepared
 from matdb.db import Database, DatabaseError, normalize_url
-from matdb_app import simulate
+from matdb_app import isolation, simulate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = REPO_ROOT / "data" / "literature"
@@ -76,12 +78,18 @@ def check(db: Database, paths: list[str | os.PathLike[str]], mapping: Mapping_ =
           limits: Limits = DEFAULT) -> IngestReport:
     """Validate files without writing: the per-file report of what would be loaded or rejected."""
     good, report = check_paths(db, paths, mapping=load_mapping(mapping, limits), limits=limits)
+    return _with_valid(good, report)
+
+
+def _with_valid(good: list[Prepared], report: IngestReport) -> IngestReport:
+    """The check report plus one "valid" row per prepared document."""
+    out = IngestReport(files=list(report.files))
     for p in good:
         n = sum(len(m["results"]) for m in p.measurements)
-        report.files.append(FileOutcome(p.file, "valid", counts={
+        out.files.append(FileOutcome(p.file, "valid", counts={
             "syntheses": len(p.syntheses), "samples": len(p.samples), "measurements": len(p.measurements),
             "results": n}))
-    return report
+    return out
 
 
 def load_mapping(mapping: Mapping_, limits: Limits = DEFAULT) -> dict[str, str] | None:
@@ -103,11 +111,13 @@ def load_mapping(mapping: Mapping_, limits: Limits = DEFAULT) -> dict[str, str] 
 
 @dataclass
 class Staged:
-    """Uploaded files written to ``folder``: the file ``names`` and a column ``mapping``."""
+    """Uploaded files written to ``folder``: the file ``names`` and a column ``mapping`` (given
+    as a dict, or as an uploaded ``mapping_file`` that the worker reads)."""
 
     folder: str
     names: list[str]
     mapping: dict[str, str] | None = None
+    mapping_file: str | None = None
 
 
 def stage_uploads(files: list[tuple[str, bytes]], mapping: bytes | None = None, root: str | None = None) -> Staged:
@@ -133,21 +143,23 @@ def stage_uploads(files: list[tuple[str, bytes]], mapping: bytes | None = None, 
         p = folder / name
         if not p.exists() or p.read_bytes() != content:
             p.write_bytes(content)
-    mp = None
-    if mapping is not None:
+    mfile = None
+    if mapping is not None:  # read in the worker too (check_staged), like the files
         mfile = folder.parent / f"{h.hexdigest()[:24]}.mapping.yaml"
         mfile.write_bytes(mapping)
-        mp = load_mapping(mfile)
-    return Staged(str(folder), [n for n, _ in clean], mp)
+    return Staged(str(folder), [n for n, _ in clean], None, None if mfile is None else str(mfile))
 
 
 @dataclass
 class Checked:
-    """An upload checked without writing: the staged files, one row per file, one row per error."""
+    """An upload checked without writing: the staged files, one row per file, one row per error,
+    and what loading it needs: the ``prepared`` documents and the ``rejected`` files."""
 
     staged: Staged
     summary: pd.DataFrame
     errors: pd.DataFrame
+    prepared: list[Prepared] = field(default_factory=list)
+    rejected: list[FileOutcome] = field(default_factory=list)
 
     @property
     def n_valid(self) -> int:
@@ -158,12 +170,50 @@ class Checked:
         return int((self.summary["status"] == "rejected").sum())
 
 
+#: Environment variables with the limits of the worker that checks an upload (see matdb_app.isolation:
+#: defaults 1024 MB of address space and 60 s; 0 means no limit).
+ENV_UPLOAD_MEMORY = "MATDB_UPLOAD_MEMORY_MB"
+ENV_UPLOAD_TIMEOUT = "MATDB_UPLOAD_TIMEOUT_S"
+#: Modules the upload worker needs, imported once by the fork server rather than for every upload.
+WORKER_PRELOAD = ("ingest.pipeline", "ingest.readers", "matdb_app.ingest")
+
+
+def upload_limits() -> isolation.Limits:
+    """Memory and time limits of the worker that reads and validates an upload (from the environment)."""
+    return isolation.Limits.from_env(ENV_UPLOAD_MEMORY, ENV_UPLOAD_TIMEOUT)
+
+
+def _check_staged(folder: str, names: list[str], mapping: dict[str, str] | None, mapping_file: str | None,
+                  known: tuple[dict[str, Any], dict[str, Any]]) -> tuple[list[Prepared], IngestReport]:
+    """In the worker process: read and validate the staged files (no database connection)."""
+    if mapping is None and mapping_file is not None:
+        isolation.note("validation of the column mapping")
+        mapping = load_mapping(mapping_file)
+    isolation.note(f"validation of {', '.join(names)}")
+    return check_paths(None, [folder], mapping=mapping, known=known,
+                       on_read=lambda p: isolation.note(f"validation of {_rel(str(p), folder)}"))
+
+
+def check_staged(db: Database, staged: Staged,
+                 limits: isolation.Limits | None = None) -> tuple[list[Prepared], IngestReport]:
+    """Read and validate staged uploads in a worker process with memory and time limits
+    (:func:`upload_limits`), so a hostile file cannot take the server down. Raises
+    :class:`~matdb_app.isolation.WorkerStopped` ("validation of bomb.yaml stopped: it needed more
+    than 1 GB of memory") when the worker runs out of memory or time."""
+    known = (db.families(), db.quantities())
+    return isolation.run_limited(_check_staged, staged.folder, staged.names, staged.mapping,
+                                 staged.mapping_file, known,
+                                 limits=limits or upload_limits(), preload=WORKER_PRELOAD)
+
+
 def check_upload(db: Database, files: list[tuple[str, bytes]], mapping: bytes | None = None,
-                 root: str | None = None) -> Checked:
-    """Stage an upload and check it: what would be loaded, and every problem, before any write."""
+                 root: str | None = None, *, limits: isolation.Limits | None = None) -> Checked:
+    """Stage an upload and check it in a limited worker process (:func:`check_staged`): what would
+    be loaded, and every problem, before any write."""
     staged = stage_uploads(files, mapping, root)
-    report = check(db, [staged.folder], staged.mapping)
-    return Checked(staged, check_summary(report, staged), check_errors(report, staged))
+    good, report = check_staged(db, staged, limits)
+    full = _with_valid(good, report)
+    return Checked(staged, check_summary(full, staged), check_errors(full, staged), good, list(report.files))
 
 
 @dataclass
@@ -175,10 +225,18 @@ class Loaded:
     hints: list[str]
 
 
-def load_upload(db: Database, staged: Staged, *, update: bool = False) -> Loaded:
-    """Load a checked upload (the Ingest page's confirm button)."""
-    report = ingest(db, [staged.folder], update=update, mapping=staged.mapping, progress=False)
-    summary = check_summary(report, staged)
+def load_upload(db: Database, checked: Checked | Staged, *, update: bool = False,
+                limits: isolation.Limits | None = None) -> Loaded:
+    """Load a checked upload (the Ingest page's confirm button): the documents the worker
+    prepared, one transaction per file; nothing is read or parsed again in this process. Staged
+    files that were not checked yet are checked first (:func:`check_staged`)."""
+    if isinstance(checked, Staged):
+        good, rep = check_staged(db, checked, limits)
+        checked = Checked(checked, pd.DataFrame(), pd.DataFrame(), good, list(rep.files))
+    report = IngestReport(files=list(checked.rejected))
+    for prep in checked.prepared:
+        report.files.append(load_one(db, prep, update=update))
+    summary = check_summary(report, checked.staged)
     return Loaded(summary, dict(report.totals), unchanged_hints(summary))
 
 
