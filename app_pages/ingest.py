@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from matdb_app import cache
+from matdb_app import access, cache
 from matdb_app import ingest as ingest_
 
 st.title("Ingest data")
+if access.read_only(cache.database()):
+    st.info(access.READ_ONLY_INFO)
+    st.stop()
 st.markdown(
     "Upload record files (YAML/JSON), tables (CSV/XLSX) and spectra (TLIS CSV, xy, JCAMP, "
     "CIF ...). Upload a record together with the spectrum and reference files it names. "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from matdb_app import access, plots
 from matdb_app import cache as ui
-from matdb_app import plots
 from matdb_app import screening as sc
 from matdb_app import screening_display as sd
 from matdb_app.info import axis_label
@@ -177,6 +177,9 @@ if status.mode == "model":
 
 # --- propose -------------------------------------------------------------------------------------------
 st.header("Propose the next batch")
+if access.read_only(db):
+    st.info(access.READ_ONLY_INFO)
+    st.stop()
 variables = ui.call(sc.space_variables, db, family, what="variables") or []
 c1, c2, c3, c4 = st.columns(4)
 n_batch = c1.number_input("Batch size", 1, 96, 4, key="sc_batch")

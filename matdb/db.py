@@ -126,6 +126,9 @@ class Database:
                 # that DROP would cascade-delete child rows (results of a measurement). The pragma
                 # only takes effect outside a transaction, so it is set before the migration begins.
                 conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]  # open here
+            from matdb.roles import use_admin_group
+
+            use_admin_group(conn)  # PostgreSQL with matdb users: new tables belong to the admin group
             cfg.attributes["connection"] = conn
             getattr(command, direction)(cfg, revision)
             conn.commit()
@@ -167,9 +170,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A write transaction: commits on success, rolls back on any exception."""
-        with self._write() as s, s.begin():
-            yield s
+        """A write transaction: commits on success, rolls back on any exception. PostgreSQL refusing
+        the write (a reader's role) becomes a :class:`matdb.roles.PermissionDenied`."""
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self._write() as s, s.begin():
+                yield s
+        except DBAPIError as exc:
+            from matdb.roles import permission_denied
+
+            denied = permission_denied(self.url, exc)
+            if denied is None:
+                raise
+            raise denied from exc
 
     def close(self) -> None:
         self.engine.dispose()

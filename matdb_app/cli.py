@@ -561,6 +561,58 @@ def pool_cmd(
     console.print(f"candidate pool '{key}' stored for {family}")
 
 
+# --- users (PostgreSQL roles) --------------------------------------------------------------------
+users_app = typer.Typer(help="Database users: readers, writers, admins (PostgreSQL roles).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User (login role) name: lower-case letters, digits, _.")],
+    role: Annotated[str, typer.Option("--role", help="reader (select only), writer (ingest, propose) or admin "
+                                                     "(migrate, manage users).")],
+    password: Annotated[Optional[str], typer.Option("--password", help="Login password (omit with trust or "
+                                                                       "certificate authentication).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Create a database user with a role (PostgreSQL; run as an admin or the database owner)."""
+    from matdb_app import access
+
+    d = _db(db)
+    try:
+        console.print(access.add_user(d, name, role, password))
+    except user_errors() as exc:
+        fail(exc)
+
+
+@users_app.command("list")
+def users_list(db: DbOpt = None) -> None:
+    """The users of this database and their roles."""
+    from matdb_app import access
+
+    d = _db(db)
+    try:
+        users = access.list_users(d)
+    except user_errors() as exc:
+        fail(exc)
+    if users.empty:
+        console.print("no matdb users yet (`matdb users add NAME --role reader|writer|admin`)")
+    else:
+        _print_df(users)
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="User to drop.")], db: DbOpt = None) -> None:
+    """Drop a database user (the data it wrote stay, with its name as created_by)."""
+    from matdb_app import access
+
+    d = _db(db)
+    try:
+        console.print(access.remove_user(d, name))
+    except user_errors() as exc:
+        fail(exc)
+
+
 def main() -> None:
     import os
 

@@ -43,6 +43,7 @@ from matdb.db import Database
 from matdb.families import CompositionError, Family
 from matdb.units import display_unit
 from matdb.vocabulary import PROCESS_PARAMS, PROVENANCES, TRAINING_PROVENANCES, is_feasible
+from matdb_app import access
 from screening.candidates import CandidateSpace, default_space, load_spaces, rank_candidates, space_from_dict
 from screening.objectives import Objective, parse_objectives
 from screening.optimizer import MIN_MODEL_POINTS, Domain, OptimizerError, Variable, suggest
@@ -508,7 +509,7 @@ def train(db: Database, target: str | Objective, family: str, kind: str = "auto"
             raise ScreeningError(f"{o.name} in {family}: {exc}") from None
         name = f"{o.name}:{family}:{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
     model = TrainedModel(sur, o, family, variables, (lo, hi), ts, include_simulated, name, data_hash)
-    if save and found is None:
+    if save and found is None and not access.read_only(db):  # a reader ranks without storing
         with tempfile.TemporaryDirectory() as tmp:
             blob = sur.save(Path(tmp) / "model.skops").read_bytes()
         store.save_model(db, name=name, target=o.name, data_hash=data_hash, card=_jsonable(model.card), blob=blob,
