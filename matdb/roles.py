@@ -113,7 +113,7 @@ def _cursor(db: Database) -> Iterator[Any]:
 
 def _database(cur: Any) -> tuple[str, str]:
     cur.execute("SELECT current_database(), current_schema()")
-    return cur.fetchone()  # type: ignore[no-any-return]
+    return cur.fetchone()
 
 
 def _exists(cur: Any, role: str) -> bool:
@@ -205,7 +205,7 @@ def add_user(db: Database, name: str, role: str, password: str | None = None) ->
         if _exists(cur, name):
             raise RoleError(f"a role named '{name}' already exists on this server; remove it first "
                             "(`matdb users remove`) or choose another name")
-        opts = [sql.SQL("LOGIN")]
+        opts: list[sql.Composable] = [sql.SQL("LOGIN")]
         if role == "admin":
             opts.append(sql.SQL("CREATEROLE"))
         if password is not None:

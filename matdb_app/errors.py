@@ -23,7 +23,7 @@ from matdb.query import QueryError
 from matdb.store import StoreError
 from matdb.units import UnitError
 from matdb.vocabulary import IdentifierError, ProcessError
-from matdb_app.isolation import LimitsError, WorkerStopped
+from matdb_app.isolation import WorkerLimitsError, WorkerStopped
 
 #: Set to show the traceback of internal errors (CLI) and log them in full (pages).
 DEBUG_ENV = "MATDB_DEBUG"
@@ -43,7 +43,7 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
     PermissionError,
     WorkerStopped,  # an upload that needed too much memory or time (matdb_app.isolation)
-    LimitsError,
+    WorkerLimitsError,
 )
 
 

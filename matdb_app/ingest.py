@@ -174,44 +174,57 @@ class Checked:
 #: defaults 1024 MB of address space and 60 s; 0 means no limit).
 ENV_UPLOAD_MEMORY = "MATDB_UPLOAD_MEMORY_MB"
 ENV_UPLOAD_TIMEOUT = "MATDB_UPLOAD_TIMEOUT_S"
+#: Reader limits of uploads (ingest.limits), as ``matdb ingest --limit`` takes them, comma-separated:
+#: ``MATDB_UPLOAD_LIMITS="yaml_nodes=2e6,file_mb=200"``; unset: the defaults.
+ENV_UPLOAD_READER_LIMITS = "MATDB_UPLOAD_LIMITS"
 #: Modules the upload worker needs, imported once by the fork server rather than for every upload.
 WORKER_PRELOAD = ("ingest.pipeline", "ingest.readers", "matdb_app.ingest")
 
 
-def upload_limits() -> isolation.Limits:
+def upload_limits() -> isolation.WorkerLimits:
     """Memory and time limits of the worker that reads and validates an upload (from the environment)."""
-    return isolation.Limits.from_env(ENV_UPLOAD_MEMORY, ENV_UPLOAD_TIMEOUT)
+    return isolation.WorkerLimits.from_env(ENV_UPLOAD_MEMORY, ENV_UPLOAD_TIMEOUT)
+
+
+def upload_reader_limits() -> Limits:
+    """The reader limits of uploads (:data:`ENV_UPLOAD_READER_LIMITS`; unset: the defaults)."""
+    from ingest.limits import parse_limits
+
+    raw = os.environ.get(ENV_UPLOAD_READER_LIMITS, "")
+    return parse_limits([s for s in raw.split(",") if s.strip()])
 
 
 def _check_staged(folder: str, names: list[str], mapping: dict[str, str] | None, mapping_file: str | None,
-                  known: tuple[dict[str, Any], dict[str, Any]]) -> tuple[list[Prepared], IngestReport]:
+                  known: tuple[dict[str, Any], dict[str, Any]],
+                  reader_limits: Limits = DEFAULT) -> tuple[list[Prepared], IngestReport]:
     """In the worker process: read and validate the staged files (no database connection)."""
     if mapping is None and mapping_file is not None:
         isolation.note("validation of the column mapping")
-        mapping = load_mapping(mapping_file)
+        mapping = load_mapping(mapping_file, reader_limits)
     isolation.note(f"validation of {', '.join(names)}")
-    return check_paths(None, [folder], mapping=mapping, known=known,
+    return check_paths(None, [folder], mapping=mapping, known=known, limits=reader_limits,
                        on_read=lambda p: isolation.note(f"validation of {_rel(str(p), folder)}"))
 
 
-def check_staged(db: Database, staged: Staged,
-                 limits: isolation.Limits | None = None) -> tuple[list[Prepared], IngestReport]:
+def check_staged(db: Database, staged: Staged, limits: isolation.WorkerLimits | None = None,
+                 reader_limits: Limits | None = None) -> tuple[list[Prepared], IngestReport]:
     """Read and validate staged uploads in a worker process with memory and time limits
     (:func:`upload_limits`), so a hostile file cannot take the server down. Raises
     :class:`~matdb_app.isolation.WorkerStopped` ("validation of bomb.yaml stopped: it needed more
     than 1 GB of memory") when the worker runs out of memory or time."""
     known = (db.families(), db.quantities())
     return isolation.run_limited(_check_staged, staged.folder, staged.names, staged.mapping,
-                                 staged.mapping_file, known,
+                                 staged.mapping_file, known, reader_limits or upload_reader_limits(),
                                  limits=limits or upload_limits(), preload=WORKER_PRELOAD)
 
 
 def check_upload(db: Database, files: list[tuple[str, bytes]], mapping: bytes | None = None,
-                 root: str | None = None, *, limits: isolation.Limits | None = None) -> Checked:
+                 root: str | None = None, *, limits: isolation.WorkerLimits | None = None,
+                 reader_limits: Limits | None = None) -> Checked:
     """Stage an upload and check it in a limited worker process (:func:`check_staged`): what would
     be loaded, and every problem, before any write."""
     staged = stage_uploads(files, mapping, root)
-    good, report = check_staged(db, staged, limits)
+    good, report = check_staged(db, staged, limits, reader_limits)
     full = _with_valid(good, report)
     return Checked(staged, check_summary(full, staged), check_errors(full, staged), good, list(report.files))
 
@@ -226,7 +239,7 @@ class Loaded:
 
 
 def load_upload(db: Database, checked: Checked | Staged, *, update: bool = False,
-                limits: isolation.Limits | None = None) -> Loaded:
+                limits: isolation.WorkerLimits | None = None) -> Loaded:
     """Load a checked upload (the Ingest page's confirm button): the documents the worker
     prepared, one transaction per file; nothing is read or parsed again in this process. Staged
     files that were not checked yet are checked first (:func:`check_staged`)."""

@@ -35,13 +35,13 @@ except ImportError:  # pragma: no cover - Windows
 
 T = TypeVar("T")
 
-#: Defaults of :class:`Limits`: the worker's whole address space (a worker with matdb's readers
+#: Defaults of :class:`WorkerLimits`: the worker's whole address space (a worker with matdb's readers
 #: imported already maps about 0.4 GB of it) and the wall-clock time, both configurable.
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_S = 60.0
 
 
-class LimitsError(ValueError):
+class WorkerLimitsError(ValueError):
     """A limit given in the environment is not a number."""
 
 
@@ -63,15 +63,15 @@ class WorkerStopped(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class WorkerLimits:
     """Memory (MB of address space, RLIMIT_AS) and wall-clock time (s) of a worker; None: no limit."""
 
     memory_mb: float | None = DEFAULT_MEMORY_MB
     timeout_s: float | None = DEFAULT_TIMEOUT_S
 
     @classmethod
-    def from_env(cls, memory_var: str, timeout_var: str, env: Mapping[str, str] | None = None) -> Limits:
-        """Limits from two environment variables (unset: the defaults; ``0``: no limit)."""
+    def from_env(cls, memory_var: str, timeout_var: str, env: Mapping[str, str] | None = None) -> WorkerLimits:
+        """WorkerLimits from two environment variables (unset: the defaults; ``0``: no limit)."""
         env = os.environ if env is None else env
         return cls(_number(env, memory_var, DEFAULT_MEMORY_MB), _number(env, timeout_var, DEFAULT_TIMEOUT_S))
 
@@ -89,7 +89,7 @@ def _number(env: Mapping[str, str], var: str, default: float) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise LimitsError(f"{var} must be a number >= 0 (0: no limit), got {raw!r}")
+        raise WorkerLimitsError(f"{var} must be a number >= 0 (0: no limit), got {raw!r}")
     return value or None
 
 
@@ -147,7 +147,7 @@ def _context(preload: Iterable[str]) -> Any:
     return ctx
 
 
-def run_limited(fn: Callable[..., T], *args: Any, limits: Limits | None = None, preload: Iterable[str] = (),
+def run_limited(fn: Callable[..., T], *args: Any, limits: WorkerLimits | None = None, preload: Iterable[str] = (),
                 **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in a worker process under ``limits``; its result or its exception.
 
@@ -155,7 +155,7 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits | None = None, 
     ``preload``: modules the worker needs, imported once by the fork server (when it starts).
     Raises :class:`WorkerStopped` when the worker runs out of memory, dies or times out.
     """
-    limits = limits or Limits()
+    limits = limits or WorkerLimits()
     ctx = _context(preload)
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(sender, fn, args, kwargs, limits.memory_mb), daemon=True,
@@ -180,7 +180,7 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits | None = None, 
             elif kind == "note":
                 during = value
             elif kind == "ok":
-                return value  # type: ignore[no-any-return]
+                return value
             elif kind == "memory":
                 raise WorkerStopped("memory", f"it needed more than {limits.memory_text()} of memory", during)
             else:
@@ -196,7 +196,7 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits | None = None, 
     raise WorkerStopped("died", _death(proc.exitcode, limits), during)
 
 
-def _death(code: int | None, limits: Limits) -> str:
+def _death(code: int | None, limits: WorkerLimits) -> str:
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name

@@ -14,7 +14,7 @@ from test_browser import BUSY, _body, _serve, _shot, driver  # noqa: F401  (the 
 import matdb
 from matdb import store
 from matdb_app import ingest as ingest_
-from matdb_app.isolation import Limits, run_limited
+from matdb_app.isolation import WorkerLimits, run_limited
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,10 +43,11 @@ def test_a_bomb_upload_is_stopped_while_another_session_keeps_working(
     from selenium.webdriver.common.by import By
     from test_app import populate
 
-    base_mb = run_limited(served_worker_baseline_mb, limits=Limits(None, None))
+    base_mb = run_limited(served_worker_baseline_mb, limits=WorkerLimits(None, None))
     memory_mb = round(base_mb + HEADROOM_MB)
     monkeypatch.setenv(ingest_.ENV_UPLOAD_MEMORY, str(memory_mb))
     monkeypatch.setenv(ingest_.ENV_UPLOAD_TIMEOUT, str(2 * BOMB_WAIT_S))  # the memory limit stops it first
+    monkeypatch.setenv(ingest_.ENV_UPLOAD_READER_LIMITS, "yaml_nodes=1e12")  # past the reader limits, to the worker
     db_path = tmp_path / "app.sqlite"
     shutil.copy(sqlite_template, db_path)
     url = f"sqlite:///{db_path}"

@@ -25,9 +25,17 @@ from test_app import REPO, sqlite_app_url  # noqa: F401  (the populated app data
 
 import matdb
 from ingest.errors import IngestError
+from ingest.limits import DEFAULT as DEFAULT_READER_LIMITS
 from matdb_app import ingest as ingest_
 from matdb_app.errors import is_user_error
-from matdb_app.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Limits, LimitsError, WorkerStopped, run_limited
+from matdb_app.isolation import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    WorkerLimits,
+    WorkerLimitsError,
+    WorkerStopped,
+    run_limited,
+)
 
 #: Room above the worker's measured address space: enough for a small file, far below a bomb.
 HEADROOM_MB = 32
@@ -50,19 +58,19 @@ def _fork_server() -> None:
 
 
 @pytest.fixture(scope="module")
-def small() -> Limits:
+def small() -> WorkerLimits:
     """A memory limit just above a worker's own address space, and a timeout that a small
     function never reaches."""
-    base = run_limited(address_space_mb, limits=Limits(None, None))
-    return Limits(memory_mb=round(base + HEADROOM_MB), timeout_s=DEFAULT_TIMEOUT_S)
+    base = run_limited(address_space_mb, limits=WorkerLimits(None, None))
+    return WorkerLimits(memory_mb=round(base + HEADROOM_MB), timeout_s=DEFAULT_TIMEOUT_S)
 
 
 def test_a_worker_returns_its_result() -> None:
-    assert run_limited(square, 12, limits=Limits(DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S)) == 144
+    assert run_limited(square, 12, limits=WorkerLimits(DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S)) == 144
     assert run_limited(square, x=3) == 9
 
 
-def test_memory_limit_stops_the_worker(small: Limits) -> None:
+def test_memory_limit_stops_the_worker(small: WorkerLimits) -> None:
     with pytest.raises(WorkerStopped, match=rf"stopped: it needed more than {small.memory_mb:g} MB of memory") as info:
         run_limited(hog, 16, limits=small)
     assert info.value.kind == "memory" and is_user_error(info.value)
@@ -71,7 +79,7 @@ def test_memory_limit_stops_the_worker(small: Limits) -> None:
 
 def test_timeout_kills_the_worker() -> None:
     with pytest.raises(WorkerStopped, match=r"stopped: it took longer than 0.5 s") as info:
-        run_limited(sleep, 600, limits=Limits(DEFAULT_MEMORY_MB, 0.5))
+        run_limited(sleep, 600, limits=WorkerLimits(DEFAULT_MEMORY_MB, 0.5))
     assert info.value.kind == "timeout"
     assert _gone(int(info.value.during)), "the worker was killed and reaped"
 
@@ -102,34 +110,39 @@ def test_a_worker_that_dies_is_reported(fn, args, reason: str) -> None:
 
 
 @pytest.mark.parametrize(("env", "expected"), [
-    ({}, Limits(DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S)),
-    ({"M": "512", "T": "2.5"}, Limits(512, 2.5)),
-    ({"M": "0", "T": "0"}, Limits(None, None)),
-    ({"M": " ", "T": "10"}, Limits(DEFAULT_MEMORY_MB, 10)),
+    ({}, WorkerLimits(DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S)),
+    ({"M": "512", "T": "2.5"}, WorkerLimits(512, 2.5)),
+    ({"M": "0", "T": "0"}, WorkerLimits(None, None)),
+    ({"M": " ", "T": "10"}, WorkerLimits(DEFAULT_MEMORY_MB, 10)),
 ])
-def test_limits_from_the_environment(env: dict[str, str], expected: Limits) -> None:
-    assert Limits.from_env("M", "T", env) == expected
+def test_limits_from_the_environment(env: dict[str, str], expected: WorkerLimits) -> None:
+    assert WorkerLimits.from_env("M", "T", env) == expected
 
 
 @pytest.mark.parametrize("bad", ["1GB", "-5", "nan", "inf"])
 def test_a_limit_that_is_not_a_number_is_refused(bad: str) -> None:
-    with pytest.raises(LimitsError, match=rf"M must be a number >= 0 \(0: no limit\), got '{bad}'"):
-        Limits.from_env("M", "T", {"M": bad})
+    with pytest.raises(WorkerLimitsError, match=rf"M must be a number >= 0 \(0: no limit\), got '{bad}'"):
+        WorkerLimits.from_env("M", "T", {"M": bad})
 
 
 @pytest.mark.parametrize(("mb", "text"), [(1024, "1 GB"), (2048, "2 GB"), (512, "512 MB"), (1500, "1500 MB")])
 def test_memory_is_named_in_plain_units(mb: int, text: str) -> None:
-    assert Limits(mb).memory_text() == text
+    assert WorkerLimits(mb).memory_text() == text
 
 
 # --- the Ingest service: uploads checked in the worker ------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def bomb_limits() -> Limits:
+def bomb_limits() -> WorkerLimits:
     """Just above what the upload worker maps before reading anything."""
-    base = run_limited(worker_baseline_mb, limits=Limits(None, None))
-    return Limits(memory_mb=round(base + HEADROOM_MB), timeout_s=10 * DEFAULT_TIMEOUT_S)
+    base = run_limited(worker_baseline_mb, limits=WorkerLimits(None, None))
+    return WorkerLimits(memory_mb=round(base + HEADROOM_MB), timeout_s=10 * DEFAULT_TIMEOUT_S)
+
+
+#: Reader limits that let the bomb past the first line of defence (the YAML node budget of
+#: ingest.limits), so that the worker's limits are what stops it.
+PAST_READER_LIMITS = DEFAULT_READER_LIMITS.replace(yaml_nodes=10**12)
 
 
 def _snapshot(db: matdb.Database) -> tuple[dict[str, int], str]:
@@ -140,11 +153,11 @@ def _snapshot(db: matdb.Database) -> tuple[dict[str, int], str]:
 
 @pytest.mark.slow
 def test_an_alias_bomb_upload_is_stopped_by_the_memory_limit_and_writes_nothing(
-        db: matdb.Database, tmp_path: Path, bomb_limits: Limits) -> None:
+        db: matdb.Database, tmp_path: Path, bomb_limits: WorkerLimits) -> None:
     before = _snapshot(db)
     with pytest.raises(WorkerStopped) as info:
         ingest_.check_upload(db, [("bomb.yaml", alias_bomb())], root=str(tmp_path),
-                             limits=bomb_limits)
+                             limits=bomb_limits, reader_limits=PAST_READER_LIMITS)
     assert str(info.value) == (f"validation of bomb.yaml stopped: it needed more than {bomb_limits.memory_mb:g} MB "
                                "of memory")
     assert _snapshot(db) == before
@@ -152,18 +165,37 @@ def test_an_alias_bomb_upload_is_stopped_by_the_memory_limit_and_writes_nothing(
 
 def test_an_alias_bomb_upload_is_stopped_by_the_timeout(db: matdb.Database, tmp_path: Path) -> None:
     # the bomb needs minutes; in one second it cannot reach the memory limit
-    limits = Limits(memory_mb=DEFAULT_MEMORY_MB, timeout_s=1)
+    limits = WorkerLimits(memory_mb=DEFAULT_MEMORY_MB, timeout_s=1)
     before = _snapshot(db)
     files = [("good.yaml", GOOD), ("bomb.yaml", alias_bomb())]
     with pytest.raises(WorkerStopped, match=r"^validation of bomb.yaml stopped: it took longer than 1 s$"):
-        ingest_.check_upload(db, files, root=str(tmp_path), limits=limits)
+        ingest_.check_upload(db, files, root=str(tmp_path), limits=limits, reader_limits=PAST_READER_LIMITS)
     assert _snapshot(db) == before
+
+
+def test_with_the_default_reader_limits_the_bomb_is_rejected_before_it_grows(
+        db: matdb.Database, tmp_path: Path) -> None:
+    before = _snapshot(db)
+    checked = ingest_.check_upload(db, [("bomb.yaml", alias_bomb())], root=str(tmp_path))
+    assert checked.summary["status"].tolist() == ["rejected"]
+    assert "yaml_nodes" in checked.summary["reason"].iloc[0]
+    assert checked.prepared == []
+    assert _snapshot(db) == before
+
+
+def test_reader_limits_of_uploads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ingest_.ENV_UPLOAD_READER_LIMITS, "yaml_nodes=2e6, file_mb=5")
+    got = ingest_.upload_reader_limits()
+    assert got.yaml_nodes == 2_000_000 and got.records_mb == 5 and got.csv_mb == 5
+    monkeypatch.setenv(ingest_.ENV_UPLOAD_READER_LIMITS, "nodes=1")
+    with pytest.raises(IngestError, match="unknown limit 'nodes'"):
+        ingest_.upload_reader_limits()
 
 
 def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ingest_.ENV_UPLOAD_MEMORY, "768")
     monkeypatch.setenv(ingest_.ENV_UPLOAD_TIMEOUT, "5")
-    assert ingest_.upload_limits() == Limits(768, 5)
+    assert ingest_.upload_limits() == WorkerLimits(768, 5)
 
 
 def test_a_good_upload_is_checked_in_the_worker_and_loaded_from_what_it_prepared(
@@ -189,11 +221,12 @@ def test_a_good_upload_is_checked_in_the_worker_and_loaded_from_what_it_prepared
 
 @pytest.mark.slow
 def test_the_ingest_page_says_a_bomb_upload_was_stopped_and_writes_nothing(
-        sqlite_app_url: str, bomb_limits: Limits, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        sqlite_app_url: str, bomb_limits: WorkerLimits, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv(ingest_.ENV_UPLOAD_MEMORY, f"{bomb_limits.memory_mb:g}")
     monkeypatch.setenv(ingest_.ENV_UPLOAD_TIMEOUT, f"{bomb_limits.timeout_s:g}")
+    monkeypatch.setenv(ingest_.ENV_UPLOAD_READER_LIMITS, "yaml_nodes=1e12")  # past the first line of defence
     db = matdb.connect(sqlite_app_url)
     before = _snapshot(db)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=2 * bomb_limits.timeout_s).run()
