@@ -77,7 +77,7 @@ if source == "a candidate pool file":
         if pool is not None:
             candidates = pool
             st.caption(f"{len(pool)} candidate(s) in {up.name}")
-            if st.button("Store this pool", key="sc_pool_store"):
+            if not access.read_only(db) and st.button("Store this pool", key="sc_pool_store"):
                 key = ui.call(sc.store_uploaded_pool, db, up.name, pool, family, what="storing the pool")
                 if key:
                     st.success(f"Stored as pool '{key}'.")
