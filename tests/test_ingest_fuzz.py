@@ -300,7 +300,7 @@ def test_mutated_files_give_only_validation_errors(
     else:
         raw, suffix = data.draw(mutated_csv(TLIS)), ".csv"
     if data.draw(st.booleans()):  # fresh ids: the mutant is written, not compared with the base
-        k = next(_n)
+        k = f"{next(_n):06d}"  # fixed width: the bytes drawn from later do not change length
         raw = raw.replace(b"fz-", f"fz{k}-".encode()).replace(b"fzt-", f"fzt{k}-".encode())
     raw = byte_damage(data, raw)
     path = tmp_path / f"fuzz-{next(_n)}{suffix}"
