@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["descriptors", "features", "ingest", "ui", "surrogate", "decisions", "watch"]
+ORDER = ["descriptors", "features", "ingest", "ui", "surrogate", "decisions", "pool", "watch"]
 
 
 def _modules() -> list[str]:
