@@ -830,6 +830,8 @@ def milling_plan(db: Database, plan: pd.DataFrame, batch_mass_mg: float) -> pd.D
         run = r.get("run")
         for p in fam.precursors:
             a = amounts[p.name]
+            if abs(a) < 1e-12:  # 1 - a - b at a site's end: round-off, not a negative amount
+                a = 0.0
             if p.basis == "mass":
                 mass = a * batch_mass_mg
                 mmol = mass / mw[p.name] if math.isfinite(mw[p.name]) else math.nan
