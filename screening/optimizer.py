@@ -107,7 +107,7 @@ FEASIBILITY_POWER = 2.0
 #: Whether decisions use the surrogate's few-points widening of the std (``std_inflation_``, meant
 #: for the intervals shown to people). Widening every std by the same factor makes expected
 #: improvement favour the largest raw std, i.e. the domain's corners, far from all data.
-DECISION_WIDEN = True
+DECISION_WIDEN = False
 #: Candidates scored by one joint posterior draw for an exploration pick (Thompson sampling; the
 #: draw's cost grows as the cube of this).
 THOMPSON_POINTS = 1024
