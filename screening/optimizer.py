@@ -29,9 +29,14 @@ How a batch is chosen
 4. **Batches** are built greedily with the kriging believer: after each pick the model is
    conditioned on its predicted value (hyperparameters kept), which removes the picked point's
    uncertainty and pushes the next pick elsewhere. In batches of ``EXPLORE_FROM`` or more, the last
-   pick of each batch maximises an upper confidence bound with a wide margin (``EXPLORE_KAPPA``
-   standard deviations) instead, so every batch also revisits unexplored regions: a model that has
-   settled on a decoy optimum keeps being challenged.
+   ``EXPLORE_SHARE`` of each batch is chosen by Thompson sampling instead: one joint posterior draw
+   of a short-range model (length scales up to ``EXPLORE_LENGTH_SCALE``) over the candidates, so
+   every batch also revisits unexplored regions and a model that has settled on a decoy optimum
+   keeps being challenged (an upper confidence bound of the same model, tried before, stayed next
+   to the decoy: its optimism there outweighed that of the empty regions). A pick whose expected
+   improvement is not worth a measurement (``EXPLOIT_MIN``) is chosen the same way.
+   Decisions use the model's std without the few-points widening shown to people
+   (``DECISION_WIDEN``): widened, expected improvement chased the largest raw std, the corners.
 5. **Slots**: with ``slots=N`` a batch is made of runs of N jars (a mixer mill holds two jars, a
    planetary mill four, a furnace run one temperature); the ``shared`` variables of a run's later
    jars are pinned to its first jar's values, and the others are chosen as above.
@@ -83,6 +88,8 @@ SAMPLES_PER_DIM = 512
 N_STARTS = 4
 #: From this batch size on, each batch ends with one wide-margin exploration pick.
 EXPLORE_FROM = 3
+#: Share of such a batch (at least one pick, the last ones) chosen by exploration.
+EXPLORE_SHARE = 0.25
 #: The exploration pick's margin (standard deviations of the utility).
 EXPLORE_KAPPA = 2.0
 #: Largest length scale (fraction of the domain) of the exploration model: a model that allows only
@@ -94,8 +101,20 @@ EXPLORE_LENGTH_SCALE = 0.1
 EXPLOIT_MIN = 0.01
 #: The acquisition is weighted by p(feasible) to this power: the Laplace-approximated classifier is
 #: under-confident (p ~ 0.15 where four of four syntheses failed), and squaring keeps a large expected
-#: improvement in a region that keeps failing from outweighing the failures.
+#: improvement in a region that keeps failing from outweighing the failures (with the power 1 of
+#: constrained EI, Gardner et al. 2014, tests/test_optimizer.py's 1-D case proposes between failures).
 FEASIBILITY_POWER = 2.0
+#: Whether decisions use the surrogate's few-points widening of the std (``std_inflation_``, meant
+#: for the intervals shown to people). Widening every std by the same factor makes expected
+#: improvement favour the largest raw std, i.e. the domain's corners, far from all data.
+DECISION_WIDEN = False
+#: Candidates scored by one joint posterior draw for an exploration pick (Thompson sampling; the
+#: draw's cost grows as the cube of this).
+THOMPSON_POINTS = 1024
+#: Finite-difference step (unit cube) of the acquisition's gradient in the local optimisation:
+#: scipy's default for SLSQP's numerical gradient (sqrt of machine epsilon) is below what a
+#: GP's mean resolves, so 1e-4 of the domain, far below any lab's resolution.
+FD_STEP = 1e-4
 #: Extrapolation distance (fraction of the unit cube's diagonal) above which a proposal is flagged.
 EXTRAPOLATION_FLAG = 0.15
 #: Two points closer than this (unit cube) count as the same experiment.
@@ -395,8 +414,9 @@ class _Model:
     def decision(self, s: Surrogate, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and (noise-free) std of the function on the decision scale."""
         if self.latent:
-            return s.predict_latent(F, noise=False)
-        return s.predict(F, return_std=True, noise=False)
+            return s.predict_latent(F, noise=False, widen=DECISION_WIDEN)
+        mu, sd = s.predict_latent(F, noise=False, widen=DECISION_WIDEN)
+        return s.transform_.moments(mu, sd)
 
 
 def _fit_models(F: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray, Y: Mapping[str, np.ndarray],
@@ -411,7 +431,9 @@ def _fit_models(F: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray, Y: Mapping[st
         kw = dict(kind="gp", target=o.quantity, bounds=bounds.get(o.name), input_bounds=(f_lo, f_hi),
                   noise=known if known is not None else rep_noise, cv=False, n_restarts=1, random_state=seed)
         sur = Surrogate(**kw)  # type: ignore[arg-type]
-        explorer = Surrogate(**kw, length_scale_bounds=(LENGTH_SCALE_BOUNDS[0], EXPLORE_LENGTH_SCALE))  # type: ignore[arg-type]
+        # the exploration model's short length scales leave little to restart from
+        explorer = Surrogate(**{**kw, "n_restarts": 0},  # type: ignore[arg-type]
+                             length_scale_bounds=(LENGTH_SCALE_BOUNDS[0], EXPLORE_LENGTH_SCALE))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sur.fit(Fu, ym)
@@ -467,6 +489,19 @@ class _Picker:
                 a = m.objective.expected_improvement(mu, sd, m.best_utility)
             total += wk * a / m.span
         return total * self.p_feasible(F) ** FEASIBILITY_POWER
+
+    def thompson(self, F: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One joint posterior draw of the exploration models at ``F``, as a score per row: the
+        drawn utility's gain over the best (weighted, range-scaled), weighted by p(feasible)."""
+        total = np.zeros(len(F))
+        w = np.array([m.objective.weight for m in self.models], dtype=float)
+        w = w / w.sum()
+        for wk, m in zip(w, self.models, strict=True):
+            z = m.explorer.sample_latent(F, rng, noise=False, widen=DECISION_WIDEN)
+            draw = z if m.latent else m.explorer.transform_.inverse(z)
+            total += wk * (m.objective.utility(draw) - m.best_utility) / m.span
+        p = self.p_feasible(F) ** FEASIBILITY_POWER
+        return np.where(total > 0, total * p, total / np.maximum(p, 1e-3))
 
     def worth_exploiting(self, best_value: float) -> bool:
         """Whether the best expected improvement is worth a measurement (see EXPLOIT_MIN)."""
@@ -637,7 +672,7 @@ def suggest(
     for r in range(n_runs):
         run_domain = domain
         for j in range(per_run):
-            explore = n >= EXPLORE_FROM and r == n_runs - 1 and j == per_run - 1
+            explore = n >= EXPLORE_FROM and r * per_run + j >= n - max(1, round(EXPLORE_SHARE * n))
             if j == 1 and shared:
                 first = picks[-1].iloc[0]
                 run_domain = domain.with_fixed({s: float(first[s]) for s in shared})
@@ -678,15 +713,21 @@ def _pick(picker: _Picker, domain: Domain, cand: pd.DataFrame | None, raw: pd.Da
             ok &= d > SAME_POINT
         return ok
 
+    def thompson(df: pd.DataFrame) -> pd.DataFrame:
+        if len(df) > THOMPSON_POINTS:
+            df = df.iloc[np.sort(rng.choice(len(df), THOMPSON_POINTS, replace=False))].reset_index(drop=True)
+        return df.iloc[[int(np.argmax(picker.thompson(fz(df), rng)))]].reset_index(drop=True)
+
     if cand is not None:
         ok = fresh(cand)
         if not ok.any():
             return None
         sub = cand[ok].reset_index(drop=True)
-        Fs = fz(sub)
-        a = picker.value(Fs, explore)
-        if not explore and not picker.worth_exploiting(float(np.max(a))):
-            a = picker.value(Fs, True)
+        if explore:
+            return thompson(sub)
+        a = picker.value(fz(sub), False)
+        if not picker.worth_exploiting(float(np.max(a))):
+            return thompson(sub)
         return sub.iloc[[int(np.argmax(a))]].reset_index(drop=True)
 
     assert raw is not None
@@ -702,11 +743,12 @@ def _pick(picker: _Picker, domain: Domain, cand: pd.DataFrame | None, raw: pd.Da
     if not ok.any():
         return None
     base = base[ok].reset_index(drop=True)
+    if explore:
+        return thompson(base)
     Fb = fz(base)
-    a = picker.value(Fb, explore)
-    if not explore and not picker.worth_exploiting(float(np.max(a))):
-        explore = True  # nothing left to gain here: look where the models know least
-        a = picker.value(Fb, explore)
+    a = picker.value(Fb, False)
+    if not picker.worth_exploiting(float(np.max(a))):
+        return thompson(base)  # nothing left to gain here: look where the models know least
     order = np.argsort(-a)
     best_df, best_a = base.iloc[[int(order[0])]].reset_index(drop=True), float(a[order[0]])
     free_idx = domain._free_index()
@@ -718,21 +760,30 @@ def _pick(picker: _Picker, domain: Domain, cand: pd.DataFrame | None, raw: pd.Da
         raw_fz = getattr(fz, "arrays", None)
         full = domain.full_array
 
-        def neg(u: np.ndarray) -> float:
-            X = full(np.clip(u, 0.0, 1.0)[None, :])
+        def values(U: np.ndarray) -> np.ndarray:
+            X = full(np.clip(U, 0.0, 1.0))
             F = raw_fz(X) if raw_fz is not None else fz(pd.DataFrame(X, columns=domain.names))
-            return -float(picker.value(F, explore)[0])
+            return picker.value(F, False)
+
+        h = FD_STEP
+
+        def neg(u: np.ndarray) -> tuple[float, np.ndarray]:
+            # value and forward-difference gradient in one model call (d + 1 rows), stepping inward
+            step = np.where(u + h <= 1.0, h, -h)
+            U = np.vstack([u, u + np.diag(step)])
+            v = values(U)
+            return -float(v[0]), -(v[1:] - v[0]) / step
 
         for i in order[:N_STARTS]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = minimize(neg, Ub[i], method="SLSQP", bounds=[(0.0, 1.0)] * len(free_idx), constraints=cons,
-                               options={"maxiter": 40, "ftol": 1e-9, "eps": 1e-4})
+                res = minimize(neg, Ub[i], jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * len(free_idx),
+                               constraints=cons, options={"maxiter": 40, "ftol": 1e-9})
             df = domain.frame(np.clip(res.x, 0.0, 1.0)[None, :])
-            df = domain.round(df, score=lambda d: picker.value(fz(d), explore))
+            df = domain.round(df, score=lambda d: picker.value(fz(d), False))
             if not len(df) or not fresh(df).all():
                 continue
-            v = float(picker.value(fz(df), explore)[0])
+            v = float(picker.value(fz(df), False)[0])
             if v > best_a:
                 best_df, best_a = df.reset_index(drop=True), v
     return best_df

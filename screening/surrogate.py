@@ -369,6 +369,29 @@ class _Latent:
             sd[start : start + len(xb)] = np.sqrt(np.clip(var, 0.0, None)) * self.z_std
         return mu, sd
 
+    def sample_gp(self, Xu: np.ndarray, rng: np.random.Generator, noise: bool = False) -> np.ndarray:
+        """One draw of the GP's joint posterior at the rows of ``Xu`` (latent units, shape (n,))."""
+        if self.kind != "gp":
+            raise SurrogateError("joint posterior samples need a Gaussian-process model")
+        gp = self.model
+        if self.linv is None:
+            self._gp(Xu[:1])
+        mu, _ = self._gp(Xu, noise=True)
+        k = gp.kernel_(Xu, gp.X_train_)
+        v = k @ self.linv.T  # type: ignore[union-attr]
+        cov = gp.kernel_(Xu) - v @ v.T
+        if not noise:
+            cov -= float(gp.kernel_.k2.noise_level) * np.eye(len(Xu))
+        e = rng.standard_normal(len(Xu))
+        # a jitter of round-off size keeps the factor of a rank-deficient covariance real
+        jitter = 1e-8 * max(1.0, float(np.max(np.diag(cov))))
+        try:
+            draw = np.linalg.cholesky(cov + jitter * np.eye(len(Xu))) @ e
+        except np.linalg.LinAlgError:
+            w, U = np.linalg.eigh(cov)
+            draw = U @ (np.sqrt(np.clip(w, 0.0, None)) * e)
+        return mu + draw * self.z_std
+
     def _forest(self, Xu: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Average of the trees and their spread plus the out-of-bag noise, streaming over trees."""
         s1 = np.zeros(len(Xu))
@@ -538,14 +561,22 @@ class Surrogate(RegressorMixin, BaseEstimator):
         """Inputs scaled to the unit cube of the domain, shape (n, d)."""
         return (self._check_X(X) - self.lo_) / self.span_
 
-    def predict_latent(self, X: Any, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def predict_latent(self, X: Any, noise: bool = True, widen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Gaussian mean and std on the latent (transformed) scale, each shape (n,); the std
-        includes the few-points widening (``std_inflation_``) and, unless ``noise=False``, the
-        measurement noise (``noise=False``: the uncertainty of the underlying function, what
-        expected improvement needs)."""
+        includes the few-points widening (``std_inflation_``, unless ``widen=False``) and, unless
+        ``noise=False``, the measurement noise (``noise=False``: the uncertainty of the underlying
+        function, what expected improvement needs)."""
         Xu = self.scaled(X)
         mu, sd = self.latent_.predict(Xu, noise)
-        return mu, sd * self.std_inflation_
+        return mu, sd * (self.std_inflation_ if widen else 1.0)
+
+    def sample_latent(self, X: Any, rng: np.random.Generator, noise: bool = False, widen: bool = True) -> np.ndarray:
+        """One draw of the joint posterior (GP only) at the rows of ``X`` on the latent scale,
+        widened like :meth:`predict_latent` (Thompson sampling of a batch's exploration pick)."""
+        Xu = self.scaled(X)
+        mu, _ = self.latent_.predict(Xu, noise)
+        draw = self.latent_.sample_gp(Xu, rng, noise)
+        return mu + (draw - mu) * (self.std_inflation_ if widen else 1.0)
 
     def predict(self, X: Any, return_std: bool = False, noise: bool = True) -> Any:
         """Predicted mean (and std) in target units, each shape (n,).

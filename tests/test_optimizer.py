@@ -159,3 +159,17 @@ def test_a_pool_restricts_proposals_to_its_rows_and_never_repeats_one() -> None:
     assert all(tuple(r) in keys for r in t[["a", "b"]].to_numpy().round(9))
     assert not set(map(tuple, t[["a", "b"]].to_numpy().round(9))) & set(map(tuple, made.to_numpy().round(9)))
     assert not t[["a", "b"]].duplicated().any()
+
+
+def test_a_share_of_each_batch_explores_by_thompson_sampling() -> None:
+    """Batches end with exploration picks (a joint posterior draw of the short-range model), and
+    the batch stays diverse: no two picks coincide."""
+    from screening import optimizer
+
+    opt = Optimizer(X_T, seed=5)
+    start = pd.DataFrame({"X": [0.1, 0.4, 0.8, 0.2, 0.6], "T": [170.0, 300.0, 200.0, 340.0, 250.0]})
+    opt.tell(start, bump(start))
+    b = opt.ask(4)
+    n_explore = max(1, round(optimizer.EXPLORE_SHARE * 4))
+    assert list(b["pick"]) == ["exploit"] * (4 - n_explore) + ["explore"] * n_explore
+    assert pdist(opt.domain.unit(b)).min() > 0

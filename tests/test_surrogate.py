@@ -81,6 +81,26 @@ def test_gp_fast_prediction_equals_sklearn():
     assert np.allclose(sd, ref_sd * lat.z_std * s.std_inflation_, atol=1e-8)
 
 
+def test_joint_posterior_draws_have_the_predicted_moments():
+    """Thompson draws: over many draws, their mean and std at a point are the GP's prediction (noise-free),
+    and draws at two nearby points move together (a joint draw, not independent noise)."""
+    s = plqy_model()
+    Xt = np.array([[0.3, 0.4], [0.31, 0.4], [1.5, 1.5]])  # two close points and one far from the data
+    mu, sd = s.predict_latent(Xt, noise=False)
+    rng = np.random.default_rng(0)
+    D = np.array([s.sample_latent(Xt, rng) for _ in range(4000)])
+    assert D.mean(axis=0) == pytest.approx(mu, abs=4 * sd.max() / np.sqrt(4000))
+    assert D.std(axis=0) == pytest.approx(sd, rel=0.06)
+    assert np.corrcoef(D[:, 0], D[:, 1])[0, 1] > 0.95
+
+
+def test_unwidened_std_drops_the_few_points_factor():
+    s = plqy_model()
+    assert s.std_inflation_ > 1
+    X = np.array([[0.2, 0.7]])
+    assert s.predict_latent(X, widen=False)[1] * s.std_inflation_ == pytest.approx(s.predict_latent(X)[1])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arrays(np.float64, st.tuples(st.integers(1, 20), st.just(2)),
               elements=st.floats(-1e4, 1e4, allow_nan=False)),
