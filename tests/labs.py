@@ -7,26 +7,23 @@ Mater. 7, 188 (2021).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_pool import FAMILY_RECORD  # noqa: E402
+
 SUN = Path(__file__).resolve().parents[1] / "bench" / "data" / "sun2021" / "perovskite_stability.csv"
 
-#: The triple-cation family of Sun et al. 2021 as a lab defines it in a record file.
-CSFAMA = {"slug": "CsFAMAPbI3", "name": "Cs_aFA_bMA_{1-a-b}PbI3", "structure": "ABX3",
-          "parameters": {"a": {"min": 0, "max": 1, "description": "Cs fraction"},
-                         "b": {"min": 0, "max": 1, "description": "FA fraction"}},
-          "sites": {"A": {"Cs": "a", "FA": "b", "MA": "1-a-b"}, "B": {"Pb": 1}, "X": {"I": 1}},
-          "precursors": [{"name": "CsI", "formula": "CsI", "amount": "a"},
-                         {"name": "FAI", "formula": "CH5N2I", "amount": "b"},
-                         {"name": "MAI", "formula": "CH6NI", "amount": "1-a-b"},
-                         {"name": "PbI2", "formula": "PbI2", "amount": 1}]}
-
-SOURCE = {"key": "sun2021", "kind": "publication", "doi": "10.1016/j.matt.2021.01.008"}
-INSTABILITY = {"name": "instability_index", "unit": "", "label": "Instability index", "min": 0,
-               "direction": "min", "description": "Sun et al. 2021, lower is more stable"}
+#: The triple-cation family of Sun et al. 2021, its source and its quantity, as a lab defines them in a
+#: record file: the same record the pool benchmark loads (bench/bench_pool.py), spelled once there.
+CSFAMA = FAMILY_RECORD["families"][0]
+SOURCE = FAMILY_RECORD["source"]
+INSTABILITY = FAMILY_RECORD["quantities"][0]
 
 
 def sun_rows(n: int | None = None) -> pd.DataFrame:
