@@ -94,6 +94,7 @@ CORPUS: dict[str, tuple[str, bytes | str, str]] = {
     "huge note": ("huge.yaml", _note_doc("x" * (DEFAULT.text_chars + 1)), "text_chars"),
     "huge JSON text": ("huge.json", json.dumps(_doc(note="y" * (DEFAULT.text_chars + 1))), "text_chars"),
     "NUL bytes": ("nul.yaml", b"matdb: 1\n\x00\x00\x00\n", "NUL bytes"),
+    "control character in YAML": ("ctl.yaml", b"\x01", "malformed YAML: unacceptable character"),
     "invalid UTF-8": ("bad.yaml", b"matdb: 1\nnote: caf\xe9\n", "not UTF-8"),
     "UTF-16": ("utf16.yaml", "matdb: 1\nsamples: []\n".encode("utf-16"), "not UTF-8"),
     "UTF-16 CSV": ("utf16.csv", "sample_id,family,x,plqy [%]\na,FAMAPbI3,0.5,3\n".encode("utf-16"), "not UTF-8"),

@@ -243,8 +243,9 @@ class _BudgetLoader(yaml.SafeLoader):
 def load_yaml_text(text: str, path: Path, limits: Limits = DEFAULT) -> Any:
     """yaml.safe_load within ``limits`` (nodes with alias expansions, depth, text size), with the
     error's line number in an IngestError."""
-    loader = _BudgetLoader(text, limits, path)
+    loader: _BudgetLoader | None = None
     try:
+        loader = _BudgetLoader(text, limits, path)  # the reader rejects control characters here already
         return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -254,7 +255,8 @@ def load_yaml_text(text: str, path: Path, limits: Limits = DEFAULT) -> Any:
     except RecursionError:
         raise fail("malformed YAML: nesting too deep", path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_sidecar(path: Path, limits: Limits = DEFAULT) -> tuple[dict[str, Any], Path | None]:
