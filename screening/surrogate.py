@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import functools
 import json
 import math
 import warnings
@@ -208,14 +209,21 @@ def _target_unit(target: str) -> str:
     return "" if target == "stability" else "unknown"
 
 
-def _versions() -> dict[str, str]:
+@functools.cache
+def _versions_cached() -> tuple[tuple[str, str], ...]:
     out = {}
     for dist in ("scikit-learn", "numpy", "scipy", "skops", "matdb"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = "unknown"
-    return out
+    return tuple(out.items())
+
+
+def _versions() -> dict[str, str]:
+    """Installed versions of what a saved model depends on (read once per process: parsing the
+    distributions' metadata costs ~20 ms each)."""
+    return dict(_versions_cached())
 
 
 def _wilson(k: int, n: int, z: float = 1.959963984540054) -> list[float]:
