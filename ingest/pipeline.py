@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import IngestError, IngestErrors
+from ingest.errors import IngestError, IngestErrors, each_error
 from ingest.limits import DEFAULT, LimitError, Limits
 from ingest.load import LoadSummary, load_prepared
 from ingest.validate import Prepared, prepare
@@ -32,7 +32,9 @@ class FileOutcome:
     status: str  # added | unchanged | updated | rejected | skipped
     reason: str = ""
     counts: dict[str, int] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    #: the errors as objects (file, line, record, field: the Ingest page's error table and the CLI
+    #: read them); a text only for a failure that is not an IngestError (e.g. a database error)
+    errors: list[IngestError | str] = field(default_factory=list)
     limit: str = ""  # the resource limit the file exceeded (ingest.limits), if that is why it was rejected
 
 
@@ -152,7 +154,7 @@ def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
         except IngestError as exc:
             errs = exc.errors if isinstance(exc, IngestErrors) else [exc]
             over = next((e.key for e in errs if isinstance(e, LimitError)), "")
-            prepared.append((f, FileOutcome(str(f), "rejected", str(errs[0]), errors=[str(e) for e in errs],
+            prepared.append((f, FileOutcome(str(f), "rejected", str(errs[0]), errors=list(each_error(exc)),
                                             limit=over)))
     referenced: set[Path] = set()
     for f, got in prepared:
@@ -209,7 +211,7 @@ def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutco
                 summary: LoadSummary = load_prepared(s, prep, update=update, sha256=sha)
             return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
         except IngestError as exc:
-            return FileOutcome(prep.file, "rejected", str(exc), errors=[str(exc)])
+            return FileOutcome(prep.file, "rejected", str(exc), errors=list(each_error(exc)))
         except UnicodeEncodeError:
             msg = (f"{prep.file}: contains text that is not valid Unicode (e.g. an unpaired surrogate); "
                    "nothing was written")
