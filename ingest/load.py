@@ -223,7 +223,8 @@ class BulkWriter:
 
     def _wrap(self, exc: Exception, statement: str) -> Exception:
         dbapi = self.conn.dialect.dbapi
-        return DBAPIError.instance(statement, None, exc, dbapi.Error)  # type: ignore[union-attr]
+        assert dbapi is not None  # a connected dialect has its DBAPI module
+        return DBAPIError.instance(statement, None, exc, dbapi.Error)
 
     def spec(self, table: Table, with_id: bool) -> _TableSpec:
         key = (table.name, with_id)
@@ -438,14 +439,14 @@ class _Loader:
             self.s.add(row)
             self.s.flush()
             self.summary.note("family", "added")
-        elif slug in self.p.families and row.definition != fam.to_dict():  # type: ignore[union-attr]
+        elif slug in self.p.families and fam is not None and row.definition != fam.to_dict():  # fam from p.families
             if not self.update:
                 raise self.err(
                     f"family '{slug}' exists with a different definition; use --update",
                     f"family {slug}",
                     "definition",
                 )
-            row.definition = fam.to_dict()  # type: ignore[union-attr]
+            row.definition = fam.to_dict()
             self.s.flush()
             self.summary.note("family", "updated")
         self.family_ids[slug] = row.id
