@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class IngestError(ValueError):
     """A user mistake in an input file; the message names file, line/record and field.
@@ -40,6 +42,18 @@ class IngestError(ValueError):
         self.line = self.line if self.line is not None else line
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its attributes, not by calling __init__ again (a subclass such as LimitError
+        # takes other arguments): an upload's errors come back from the worker process pickled.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[IngestError], args: tuple[Any, ...], state: dict[str, Any]) -> IngestError:
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class IngestErrors(IngestError):
     """Several errors found in one file (validation collects them all before giving up)."""
@@ -50,3 +64,11 @@ class IngestErrors(IngestError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+def each_error(exc: IngestError) -> list[IngestError]:
+    """The single errors in ``exc``: ``exc`` itself, or those an :class:`IngestErrors` holds
+    (nested ones too), each with its own file, line, record and field."""
+    if isinstance(exc, IngestErrors):
+        return [e for inner in exc.errors for e in each_error(inner)]
+    return [exc]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
@@ -65,7 +66,9 @@ class Limits:
         return round(getattr(self, key) * MB)
 
     def replace(self, **changes: float) -> Limits:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        # mypy checks each change against its field's type, and float is not int (the counts);
+        # parse_limits gives the int fields int values
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # float for int fields: see above
 
 
 #: The limits of a call that does not give any.
@@ -128,10 +131,13 @@ def describe() -> list[tuple[str, str, str]]:
 
     docs: dict[str, str] = {}
     tree = ast.parse(inspect.getsource(Limits))
-    body = tree.body[0].body  # type: ignore[attr-defined]
+    cls = tree.body[0]
+    assert isinstance(cls, ast.ClassDef)  # the source of one class
+    body = cls.body
     for a, b in zip(body, body[1:], strict=False):
-        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
-            docs[a.target.id] = str(b.value.value)  # type: ignore[union-attr]
+        if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr) \
+                and isinstance(b.value, ast.Constant):
+            docs[a.target.id] = str(b.value.value)
     out = [("file_mb", "-", "sets every *_mb file size limit at once")]
     for f in fields(Limits):
         v = getattr(DEFAULT, f.name)
@@ -139,12 +145,10 @@ def describe() -> list[tuple[str, str, str]]:
     return out
 
 
-def check_size(path: object, key: str, limits: Limits) -> None:
+def check_size(path: str | os.PathLike[str], key: str, limits: Limits) -> None:
     """Refuse a file larger than the ``key`` limit (from its size on disk, before reading it)."""
-    import os
-
     try:
-        size = os.stat(path).st_size  # type: ignore[arg-type]
+        size = os.stat(path).st_size
     except OSError:
         return  # the reader reports a missing or unreadable file itself
     if size > limits.bytes_of(key):

@@ -24,12 +24,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import JSON, Boolean, Float, Integer, LargeBinary, Table, delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from ingest.errors import IngestError
 from ingest.validate import Prepared
@@ -135,6 +136,12 @@ def _in(column: Any, values: Sequence[Any], dialect: str) -> Any:
     return column.in_(values)
 
 
+def _table(model: Any) -> Table:
+    """The Table of a mapped class (SQLAlchemy types ``__table__`` as a FromClause; a declarative
+    class with columns has a Table)."""
+    return cast(Table, model.__table__)
+
+
 def _chunks(seq: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
@@ -165,7 +172,7 @@ class _TableSpec:
         parts = []
         for k, c in enumerate(self.columns):
             get = f"d.get({c.name!r})"
-            if c.default is not None and getattr(c.default, "is_scalar", False):
+            if isinstance(c.default, ScalarElementColumnDefault):  # a constant, not a callable or SQL
                 env[f"_d{k}"] = c.default.arg
                 get = f"d.get({c.name!r}, _d{k})"
             t = c.type
@@ -216,7 +223,8 @@ class BulkWriter:
 
     def _wrap(self, exc: Exception, statement: str) -> Exception:
         dbapi = self.conn.dialect.dbapi
-        return DBAPIError.instance(statement, None, exc, dbapi.Error)  # type: ignore[union-attr]
+        assert dbapi is not None  # a connected dialect has its DBAPI module
+        return DBAPIError.instance(statement, None, exc, dbapi.Error)
 
     def spec(self, table: Table, with_id: bool) -> _TableSpec:
         key = (table.name, with_id)
@@ -321,6 +329,13 @@ class _Keyed:
     row: Any = None  # existing (id, key, content_hash) or None
     id: int | None = None
 
+    @property
+    def row_id(self) -> int:
+        """The id (given by _Loader._assign_ids before any row is written)."""
+        if self.id is None:
+            raise AssertionError(f"{self.rec}: written before its id was assigned")
+        return self.id
+
 
 class _Loader:
     def __init__(self, s: Session, p: Prepared, update: bool, summary: LoadSummary) -> None:
@@ -328,7 +343,7 @@ class _Loader:
         self.w = BulkWriter(s)
         self.family_ids: dict[str, int] = {}
         self.sources: dict[str, _Src] = {}
-        self.source_keys: dict[int, str] = {}
+        self.source_keys: dict[int, str | None] = {}
         self.chem_ids: dict[str, int] = {}
         self.material_ids: dict[tuple[str, str], int] = {}
         self.versions: list[dict[str, Any]] = []
@@ -397,7 +412,7 @@ class _Loader:
         self.source_keys[src.id] = src.key
         return src
 
-    def source_key_of(self, source_id: int) -> str:
+    def source_key_of(self, source_id: int) -> str | None:
         if source_id not in self.source_keys:
             self.source_keys[source_id] = self.s.scalar(
                 select(M.Source.key).where(M.Source.id == source_id)
@@ -424,14 +439,14 @@ class _Loader:
             self.s.add(row)
             self.s.flush()
             self.summary.note("family", "added")
-        elif slug in self.p.families and row.definition != fam.to_dict():  # type: ignore[union-attr]
+        elif slug in self.p.families and fam is not None and row.definition != fam.to_dict():  # fam from p.families
             if not self.update:
                 raise self.err(
                     f"family '{slug}' exists with a different definition; use --update",
                     f"family {slug}",
                     "definition",
                 )
-            row.definition = fam.to_dict()  # type: ignore[union-attr]
+            row.definition = fam.to_dict()
             self.s.flush()
             self.summary.note("family", "updated")
         self.family_ids[slug] = row.id
@@ -458,7 +473,7 @@ class _Loader:
                 for mid, pk in self.s.execute(q):
                     self.material_ids[(slug_of[fid], pk)] = mid
         missing = [k for k in comps if k not in self.material_ids]
-        ids = self.w.new_ids(M.Material.__table__, len(missing))
+        ids = self.w.new_ids(_table(M.Material), len(missing))
         rows = []
         for k, mid in zip(missing, ids, strict=True):
             c = comps[k]
@@ -473,7 +488,7 @@ class _Loader:
                 }
             )
             self.material_ids[k] = mid
-        self.w.insert(M.Material.__table__, rows, with_id=True)
+        self.w.insert(_table(M.Material), rows, with_id=True)
         self.summary.note("material", "added", len(rows))
 
     def material(self, comp: dict[str, Any]) -> int:
@@ -578,7 +593,7 @@ class _Loader:
 
     def _assign_ids(self, model: Any, todo: list[_Keyed]) -> None:
         new = [it for it in todo if it.row is None]
-        for it, i in zip(new, self.w.new_ids(model.__table__, len(new)), strict=True):
+        for it, i in zip(new, self.w.new_ids(_table(model), len(new)), strict=True):
             it.id = i
         for it in todo:
             if it.row is not None:
@@ -600,7 +615,7 @@ class _Loader:
                     update(model).where(model.id == it.id).values(content_hash=it.hash, **v)
                 )
             self.contents.append((entity, it))
-        self.w.insert(model.__table__, new_rows, with_id=True)
+        self.w.insert(_table(model), new_rows, with_id=True)
         self.summary.note(entity, "added", len(new_rows))
         self.summary.note(entity, "updated", len(todo) - len(new_rows))
 
@@ -647,8 +662,8 @@ class _Loader:
                 else:
                     precursors.append({**row, "chemical_id": self.chemical(a["chemical"])})
         self._write_keyed("synthesis", M.Synthesis, todo, vals)
-        self.w.insert(M.SynthesisPrecursor.__table__, precursors)
-        self.w.insert(M.ProcessStep.__table__, steps)
+        self.w.insert(_table(M.SynthesisPrecursor), precursors)
+        self.w.insert(_table(M.ProcessStep), steps)
 
     def ingredient_samples(self) -> None:
         """Write the ingredients that are stored samples (two-stage routes)."""
@@ -660,7 +675,7 @@ class _Loader:
             if key not in found:
                 raise self.err(f"unknown sample '{key}' used as an ingredient", rec, "precursors.sample")
             rows.append({**row, "sample_id": found[key][0]})
-        self.w.insert(M.SynthesisPrecursor.__table__, rows)
+        self.w.insert(_table(M.SynthesisPrecursor), rows)
 
     def samples(self) -> None:
         synths = self._lookup(
@@ -752,7 +767,7 @@ class _Loader:
         for chunk in _chunks(changed):
             self.s.execute(delete(M.SeriesMember).where(_in(M.SeriesMember.series_id, chunk, self.w.dialect)))
         self._write_keyed("series", M.Series, todo, vals)
-        self.w.insert(M.SeriesMember.__table__, [
+        self.w.insert(_table(M.SeriesMember), [
             {"series_id": it.id, "sample_id": members_of[k][0], "position": i}
             for it in todo for i, k in enumerate(it.d["samples"])
         ])
@@ -825,20 +840,20 @@ class _Loader:
                 self.s.execute(delete(model).where(_in(model.measurement_id, chunk, self.w.dialect)))
         self._write_keyed("measurement", M.Measurement, todo, vals)
         results = [{"measurement_id": it.id, **r} for it in todo for r in it.d["results"]]
-        n = self.w.insert(M.Result.__table__, results)
+        n = self.w.insert(_table(M.Result), results)
         if todo:
             self.summary.counts["result.added"] += n
         arrays = [
-            array_columns(it.id, a["position"], a["data"]) for it in todo for a in it.d["arrays"]
+            array_columns(it.row_id, a["position"], a["data"]) for it in todo for a in it.d["arrays"]
         ]
         if arrays:
-            self.summary.counts["array.added"] += self.w.insert(M.ArrayResult.__table__, arrays)
+            self.summary.counts["array.added"] += self.w.insert(_table(M.ArrayResult), arrays)
         structures = [
             {"material_id": resolved[id(it)][0], "measurement_id": it.id, **st}
             for it in todo
             for st in it.d["structures"]
         ]
-        self.w.insert(M.Structure.__table__, structures)
+        self.w.insert(_table(M.Structure), structures)
 
     def history(self) -> None:
         """Keep old versions of updated records; store the current content of written ones."""
@@ -851,17 +866,16 @@ class _Loader:
             keys = sorted({it.d["key"] for it in its})
             need_old = {v["key"] for v in self.versions if v["entity"] == entity}
             for chunk in _chunks(keys):
-                cols = [M.RecordContent.id, M.RecordContent.key]
-                q = select(*cols).where(
+                q = select(M.RecordContent.id, M.RecordContent.key).where(
                     M.RecordContent.entity == entity, _in(M.RecordContent.key, chunk, self.w.dialect)
                 )
                 for rid, key in self.s.execute(q):
                     existing[key] = (rid, None)
             for chunk in _chunks(sorted(need_old)):
-                q = select(M.RecordContent.key, M.RecordContent.content).where(
+                q_old = select(M.RecordContent.key, M.RecordContent.content).where(
                     M.RecordContent.entity == entity, _in(M.RecordContent.key, chunk, self.w.dialect)
                 )
-                for key, content in self.s.execute(q):
+                for key, content in self.s.execute(q_old):
                     existing[key] = (existing[key][0], content)
             for v in self.versions:
                 if v["entity"] == entity:
@@ -892,7 +906,7 @@ class _Loader:
                         .values(content_hash=it.hash, content=json.loads(it.text))
                     )
         self.s.flush()
-        self.w.insert(M.RecordContent.__table__, new_rows)
+        self.w.insert(_table(M.RecordContent), new_rows)
 
 
 def load_prepared(

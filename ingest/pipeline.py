@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import IngestError, IngestErrors
+from ingest.errors import IngestError, IngestErrors, each_error
 from ingest.limits import DEFAULT, LimitError, Limits
 from ingest.load import LoadSummary, load_prepared
 from ingest.validate import Prepared, prepare
@@ -32,7 +32,9 @@ class FileOutcome:
     status: str  # added | unchanged | updated | rejected | skipped
     reason: str = ""
     counts: dict[str, int] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    #: the errors as objects (file, line, record, field: the Ingest page's error table and the CLI
+    #: read them); a text only for a failure that is not an IngestError (e.g. a database error)
+    errors: list[IngestError | str] = field(default_factory=list)
     limit: str = ""  # the resource limit the file exceeded (ingest.limits), if that is why it was rejected
 
 
@@ -132,9 +134,13 @@ def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
     pairs, missing = _collect(paths)
     pairs.sort(key=lambda fr: fr[0].suffix.lower() not in RECORD_EXT)  # stable: otherwise as given
     report = IngestReport(files=list(missing))
-    families, quantities = (dict(known[0]), dict(known[1])) if known is not None \
-        else (db.families(), db.quantities())  # type: ignore[union-attr]
-    prepared: list[tuple[Path, Prepared | None, FileOutcome | None]] = []
+    if known is not None:
+        families, quantities = dict(known[0]), dict(known[1])
+    elif db is not None:
+        families, quantities = db.families(), db.quantities()
+    else:
+        raise TypeError("check_paths needs the database or the families and quantities it knows ('known')")
+    prepared: list[tuple[Path, Prepared | FileOutcome]] = []  # the document, or why it was rejected
     for f, root in pairs:
         if on_read is not None:
             on_read(f)
@@ -144,24 +150,24 @@ def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
                            root=root)
             families.update(prep.families)
             quantities.update(prep.quantity_defs)
-            prepared.append((f, prep, None))
+            prepared.append((f, prep))
         except IngestError as exc:
             errs = exc.errors if isinstance(exc, IngestErrors) else [exc]
             over = next((e.key for e in errs if isinstance(e, LimitError)), "")
-            prepared.append((f, None, FileOutcome(str(f), "rejected", str(errs[0]),
-                                                  errors=[str(e) for e in errs], limit=over)))
+            prepared.append((f, FileOutcome(str(f), "rejected", str(errs[0]), errors=list(each_error(exc)),
+                                            limit=over)))
     referenced: set[Path] = set()
-    for f, prep, _o in prepared:
-        if prep is not None:
-            referenced |= _referenced_files(prep) - {f.resolve()}  # a TLIS file refers to itself
+    for f, got in prepared:
+        if isinstance(got, Prepared):
+            referenced |= _referenced_files(got) - {f.resolve()}  # a TLIS file refers to itself
     good = []
-    for f, prep, outcome in prepared:
+    for f, got in prepared:
         if f.resolve() in referenced:
             continue  # a spectrum or reference that another file brings in
-        if prep is None:
-            report.files.append(outcome)  # type: ignore[arg-type]
+        if isinstance(got, FileOutcome):
+            report.files.append(got)
         else:
-            good.append(prep)
+            good.append(got)
     return good, report
 
 
@@ -205,7 +211,7 @@ def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutco
                 summary: LoadSummary = load_prepared(s, prep, update=update, sha256=sha)
             return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
         except IngestError as exc:
-            return FileOutcome(prep.file, "rejected", str(exc), errors=[str(exc)])
+            return FileOutcome(prep.file, "rejected", str(exc), errors=list(each_error(exc)))
         except UnicodeEncodeError:
             msg = (f"{prep.file}: contains text that is not valid Unicode (e.g. an unpaired surrogate); "
                    "nothing was written")

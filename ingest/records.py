@@ -17,7 +17,7 @@ number in the quantity's canonical unit.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -52,12 +52,22 @@ SafeId = Annotated[str, AfterValidator(check_identifier), Field(
     json_schema_extra={"$comment": "safe id: letters and digits (any script), '_' and "
                        f"'{ID_PUNCTUATION.strip()}' and inner spaces; starts with a letter, digit or '_'"})]
 
-Provenance = Literal[PROVENANCES]  # type: ignore[valid-type]
-Technique = Literal[tuple(TECHNIQUES)]  # type: ignore[valid-type]
-StepKind = Literal[STEP_KINDS]  # type: ignore[valid-type]
-ArrayKind = Literal[tuple(ARRAY_KINDS)]  # type: ignore[valid-type]
-Outcome = Literal[tuple(OUTCOMES)]  # type: ignore[valid-type]
-SourceKind = Literal[SOURCE_KINDS]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    # The vocabularies are Literals built at run time from matdb.vocabulary, which a static checker
+    # cannot evaluate; to mypy they are plain strings (pydantic validates the values at run time).
+    Provenance = str
+    Technique = str
+    StepKind = str
+    ArrayKind = str
+    Outcome = str
+    SourceKind = str
+else:
+    Provenance = Literal[PROVENANCES]
+    Technique = Literal[tuple(TECHNIQUES)]
+    StepKind = Literal[STEP_KINDS]
+    ArrayKind = Literal[tuple(ARRAY_KINDS)]
+    Outcome = Literal[tuple(OUTCOMES)]
+    SourceKind = Literal[SOURCE_KINDS]
 
 
 class _Rec(BaseModel):
@@ -67,9 +77,9 @@ class _Rec(BaseModel):
 class _Inferable(_Rec):
     """A record that may be an inference rather than a statement of its source."""
 
-    inferred: bool = Field(False, description="true when the source does not state this (an assumption "
-                                              "or an inference); give the reason in inferred_reason")
-    inferred_reason: str | None = Field(None, description="why and how it was inferred, quoting the source")
+    inferred: bool = Field(default=False, description="true when the source does not state this (an assumption "
+                                                      "or an inference); give the reason in inferred_reason")
+    inferred_reason: str | None = Field(default=None, description="why and how it was inferred, quoting the source")
 
     @model_validator(mode="after")
     def _reason_for_inferences(self) -> _Inferable:
@@ -111,16 +121,16 @@ class QuantityRecord(_Rec):
     max: float | None = None
     categorical: bool = False
     description: str = ""
-    direction: Literal["max", "min"] | None = Field(None, description="default direction as an objective")
-    precision: float | None = Field(None, description="known measurement precision (one standard "
-                                                      "uncertainty, in the quantity's unit)")
+    direction: Literal["max", "min"] | None = Field(default=None, description="default direction as an objective")
+    precision: float | None = Field(default=None, description="known measurement precision (one standard "
+                                                              "uncertainty, in the quantity's unit)")
 
 
 class ChemicalRecord(_Rec):
     """A precursor or reagent."""
 
     name: str = Field(description="name used to refer to it, e.g. 'PbI2' or 'FACl'")
-    formula: str | None = Field(None, description="elemental formula for pymatgen; FA -> CH5N2")
+    formula: str | None = Field(default=None, description="elemental formula for pymatgen; FA -> CH5N2")
     supplier: str | None = None
     purity: str | None = None
     cas: str | None = None
@@ -145,26 +155,26 @@ class FamilyRecord(_Rec):
 class MillRecord(_Rec):
     """The mill and its settings."""
 
-    model: str | None = Field(None, description="e.g. 'Retsch MM400'")
+    model: str | None = Field(default=None, description="e.g. 'Retsch MM400'")
     type: Literal["mixer", "planetary", "vibratory", "attritor", "other"] | None = None
-    frequency: QuantityInput | None = Field(None, description="'20 Hz' or '800 rpm'")
+    frequency: QuantityInput | None = Field(default=None, description="'20 Hz' or '800 rpm'")
     jar_material: str | None = None
-    jar_volume: QuantityInput | None = Field(None, description="e.g. '12 mL'")
+    jar_volume: QuantityInput | None = Field(default=None, description="e.g. '12 mL'")
     ball_material: str | None = None
-    ball_size: QuantityInput | None = Field(None, description="diameter, e.g. '10 mm'")
+    ball_size: QuantityInput | None = Field(default=None, description="diameter, e.g. '10 mm'")
     ball_count: int | None = None
-    ball_mass: QuantityInput | None = Field(None, description="total ball mass, e.g. '16 g'")
+    ball_mass: QuantityInput | None = Field(default=None, description="total ball mass, e.g. '16 g'")
     ball_to_powder_ratio: float | None = None
 
 
 class AmountRecord(_Rec):
     """An amount of a chemical, or of a stored sample (two-stage routes), used in a synthesis or a step."""
 
-    chemical: str | None = Field(None, description="name of a chemical (see 'chemicals')")
-    sample: str | None = Field(None, description="id of a sample used as an ingredient (e.g. CsPbI3 milled "
-                                                 "first, then milled with agZIF-62)")
-    amount: QuantityInput | None = Field(None, description="mass or moles, e.g. '144.17 mg'")
-    mol_pct: float | None = Field(None, description="amount relative to the product, mol %")
+    chemical: str | None = Field(default=None, description="name of a chemical (see 'chemicals')")
+    sample: str | None = Field(default=None, description="id of a sample used as an ingredient (e.g. CsPbI3 milled "
+                                                         "first, then milled with agZIF-62)")
+    amount: QuantityInput | None = Field(default=None, description="mass or moles, e.g. '144.17 mg'")
+    mol_pct: float | None = Field(default=None, description="amount relative to the product, mol %")
     role: Literal["precursor", "reagent", "additive", "matrix", "other"] = "precursor"
     note: str | None = None
 
@@ -201,8 +211,8 @@ class SynthesisRecord(_Inferable):
     operator: str | None = None
     precursors: list[AmountRecord] = Field(default_factory=list)
     steps: list[StepRecord] = Field(default_factory=list)
-    source: str | None = Field(None, description="source key; defaults to the file's source")
-    locator: str | None = Field(None, description="section/figure/table in the source")
+    source: str | None = Field(default=None, description="source key; defaults to the file's source")
+    locator: str | None = Field(default=None, description="section/figure/table in the source")
     provenance: Provenance | None = None
     proposal_id: str | None = None
     note: str | None = None
@@ -212,9 +222,9 @@ class SampleRecord(_Inferable):
     """The product at one point of a synthesis ("after 6 h milling")."""
 
     id: SafeId
-    synthesis: str | None = Field(None, description="synthesis id; or give family and params")
+    synthesis: str | None = Field(default=None, description="synthesis id; or give family and params")
     after_step: int | None = Field(
-        None, description="number of synthesis steps completed (default: all)"
+        default=None, description="number of synthesis steps completed (default: all)"
     )
     family: str | None = None
     params: dict[str, float] | None = None
@@ -227,8 +237,9 @@ class SampleRecord(_Inferable):
     locator: str | None = None
     provenance: Provenance | None = None
     proposal_id: str | None = None
-    outcome: Outcome | None = Field(None, description="what the synthesis gave: ok (the intended perovskite), "
-                                                      "or a failure: " + ", ".join(o for o in OUTCOMES if o != "ok"))
+    outcome: Outcome | None = Field(
+        default=None, description="what the synthesis gave: ok (the intended perovskite), or a failure: "
+                                  + ", ".join(o for o in OUTCOMES if o != "ok"))
     note: str | None = None
 
     @model_validator(mode="after")
@@ -243,14 +254,14 @@ class ResultRecord(_Inferable):
 
     quantity: str
     value: QuantityInput | None = None
-    unit: str | None = Field(None, description="unit of a bare numeric value")
-    uncertainty: float | None = Field(None, description="one standard uncertainty, same unit")
-    approximate: bool = Field(False, description="the source says '~' or 'approximately'")
+    unit: str | None = Field(default=None, description="unit of a bare numeric value")
+    uncertainty: float | None = Field(default=None, description="one standard uncertainty, same unit")
+    approximate: bool = Field(default=False, description="the source says '~' or 'approximately'")
     range: tuple[QuantityInput, QuantityInput] | None = Field(
-        None, description="reported range [low, high]"
+        default=None, description="reported range [low, high]"
     )
-    text: str | None = Field(None, description="value of a categorical quantity")
-    label: str | None = Field(None, description="what the value refers to: 'Cs 3d5/2', 'path 1'")
+    text: str | None = Field(default=None, description="value of a categorical quantity")
+    label: str | None = Field(default=None, description="what the value refers to: 'Cs 3d5/2', 'path 1'")
     locator: str | None = None
     note: str | None = None
 
@@ -259,14 +270,14 @@ class ArrayRecord(_Rec):
     """A whole spectrum or run, from a file next to the record or inline."""
 
     kind: ArrayKind
-    file: str | None = Field(None, description="path relative to the record file")
+    file: str | None = Field(default=None, description="path relative to the record file")
     format: Literal["tlis_csv", "tlis_long_csv", "tlis_folder", "xy", "jcamp", "npy"] | None = None
-    reference: str | None = Field(None, description="reference spectrum file (reflectance)")
+    reference: str | None = Field(default=None, description="reference spectrum file (reflectance)")
     x: list[float] | None = None
     y: list[float] | None = None
     x_unit: str | None = None
     y_unit: str | None = None
-    wavelength: QuantityInput | None = Field(None, description="X-ray wavelength for pXRD")
+    wavelength: QuantityInput | None = Field(default=None, description="X-ray wavelength for pXRD")
     note: str | None = None
 
     @model_validator(mode="after")
@@ -276,11 +287,15 @@ class ArrayRecord(_Rec):
         return self
 
 
+#: The structure file formats (ingest.readers.structures reads them with ase).
+StructureFormat = Literal["cif", "poscar", "extxyz", "xyz"]
+
+
 class StructureRecord(_Rec):
     """A crystal structure file (CIF, POSCAR, extxyz)."""
 
     file: str
-    format: Literal["cif", "poscar", "extxyz", "xyz"] | None = None
+    format: StructureFormat | None = None
     description: str | None = None
 
 
@@ -302,9 +317,9 @@ class MeasurementRecord(_Inferable):
     """A measurement or calculation on a sample (or, for calculations, a composition), or a finding
     about a series of samples."""
 
-    id: SafeId | None = Field(None, description="unique id; derived from sample and technique if absent")
+    id: SafeId | None = Field(default=None, description="unique id; derived from sample and technique if absent")
     sample: str | None = None
-    series: str | None = Field(None, description="id of a series: a finding about the series as a whole")
+    series: str | None = Field(default=None, description="id of a series: a finding about the series as a whole")
     family: str | None = None
     params: dict[str, float] | None = None
     technique: Technique
@@ -330,8 +345,8 @@ class MeasurementRecord(_Inferable):
 class Document(_Rec):
     """One ingest file."""
 
-    matdb: Literal[1] = Field(1, description="record format version")
-    source: SourceRecord | None = Field(None, description="default source for every record")
+    matdb: Literal[1] = Field(default=1, description="record format version")
+    source: SourceRecord | None = Field(default=None, description="default source for every record")
     sources: list[SourceRecord] = Field(default_factory=list)
     quantities: list[QuantityRecord] = Field(default_factory=list)
     families: list[FamilyRecord] = Field(default_factory=list)

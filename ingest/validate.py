@@ -379,28 +379,28 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             else:
                 conditions[ck] = cv.model_dump() if isinstance(cv, R.ValueUnit) else cv
         results = []
-        for j, r in enumerate(me.results):
-            rres = _result(c, r, f"{rec} results[{j}]", quantities)
+        for j, res in enumerate(me.results):
+            rres = _result(c, res, f"{rec} results[{j}]", quantities)
             if rres is not None:
                 rres["position"] = j
                 results.append(rres)
         arrays = []
-        for j, a in enumerate(me.arrays):
+        for j, arr in enumerate(me.arrays):
             arec = f"{rec} arrays[{j}]"
             if load_arrays:
                 try:
                     from ingest.readers import load_array
 
-                    data = load_array(a, p.base_dir, limits, root)
+                    data = load_array(arr, p.base_dir, limits, root)
                     _check_array(data)
                 except IngestError as exc:
                     c.errors.append(exc.located(file=str(file), record=arec))
                     continue
-                arrays.append({"position": j, "record": a.model_dump(), "data": data})
+                arrays.append({"position": j, "record": arr.model_dump(), "data": data})
         structures = []
-        for j, st in enumerate(me.structures):
+        for j, struct in enumerate(me.structures):
             try:
-                structures.append(load_structure(st, p.base_dir, limits, root))
+                structures.append(load_structure(struct, p.base_dir, limits, root))
             except IngestError as exc:
                 c.errors.append(exc.located(file=str(file), record=f"{rec} structures[{j}]"))
         p.measurements.append({

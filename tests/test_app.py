@@ -331,6 +331,9 @@ def test_ingest_shows_field_errors_and_writes_nothing(sqlite_app_url: str) -> No
     assert set(errors["file"]) == {"bad.yaml"}
     assert any("outside the range" in p for p in errors["problem"])
     assert any("above the physical maximum 100" in p for p in errors["problem"])
+    # the table's columns come from the error objects: the field and record are filled in
+    assert dict(zip(errors["record"], errors["field"], strict=True)) == {
+        "syntheses[0] (u-x0.8)": "params.x", "measurements[0] (u-1/plqy/1) results[0]": "value"}
     assert at.button(key="in_confirm").disabled
     assert at.error, "a visible error message"
     assert db.table_counts() == before

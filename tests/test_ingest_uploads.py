@@ -46,3 +46,46 @@ def test_staging_is_idempotent_and_refuses_bad_names(tmp_path: Path) -> None:
     assert info.value.file == "a.yaml"
     with pytest.raises(IngestError, match="not a usable file name"):
         stage_uploads([("..", b"1")], root=str(tmp_path))
+
+
+def test_check_paths_keeps_each_error_as_an_object_with_its_field(db, tmp_path: Path) -> None:  # noqa: ANN001
+    """A table row with an out-of-range parameter: the rejected file's errors are IngestError
+    objects with file, line and field (not their text), so the error table can show the field."""
+    from ingest.pipeline import check_paths
+
+    table = tmp_path / "plqy.csv"
+    table.write_text("sample_id,family,x,plqy [%]\n"
+                     "t-ok,FAPbIBr,0.1,9.8\n"
+                     "t-bad,FAPbIBr,1.3,2.1\n")
+    good, report = check_paths(db, [table])
+    (out,) = report.files
+    assert not good and out.status == "rejected"
+    (err,) = out.errors
+    assert isinstance(err, IngestError)
+    assert (err.file, err.line, err.field) == (str(table), 3, "params.x")
+    assert "x = 1.3 is outside the range 0..1" in err.message
+    assert str(err) == out.reason  # the CLI prints the error as before: location, then the message
+    assert str(err).startswith(f"{table}, line 3, field 'params.x': ")
+    staged = Staged(str(tmp_path), ["plqy.csv"])
+    (row,) = check_errors(report, staged).to_dict("records")
+    assert row == {"file": "plqy.csv", "line": 3, "record": None, "field": "params.x", "problem": err.message}
+
+
+def test_errors_keep_their_location_through_pickling() -> None:
+    """The upload worker sends its report back pickled: errors (a LimitError too, whose __init__
+    takes other arguments) arrive with file, line, record and field."""
+    import pickle
+
+    from ingest.errors import IngestErrors
+    from ingest.limits import LimitError
+
+    err = IngestError("x = 1.3 is outside the range", file="a.csv", line=3, record="row 2", field="params.x")
+    limit = LimitError("depth", "the document is nested too deeply", file="b.yaml", line=9)
+    both = IngestErrors([err, limit])
+    for e in (err, limit, both):
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is type(e) and str(back) == str(e) and back.args == e.args
+        assert (back.file, back.line, back.record, back.field) == (e.file, e.line, e.record, e.field)
+    back_limit = pickle.loads(pickle.dumps(limit))
+    assert isinstance(back_limit, LimitError) and back_limit.key == "depth"
+    assert [x.field for x in pickle.loads(pickle.dumps(both)).errors] == ["params.x", None]

@@ -204,8 +204,9 @@ def test_a_good_upload_is_checked_in_the_worker_and_loaded_from_what_it_prepared
     checked = ingest_.check_upload(db, [("good.yaml", GOOD), ("bad.yaml", bad)], root=str(tmp_path))
     assert dict(zip(checked.summary["file"], checked.summary["status"], strict=True)) == {"good.yaml": "valid",
                                                                             "bad.yaml": "rejected"}
-    assert checked.errors["file"].tolist() == ["bad.yaml"]
-    assert "field 'params.x': x = 1.3 is outside the range" in checked.errors["problem"].iloc[0]
+    (row,) = checked.errors.to_dict("records")  # the error object's parts, back from the worker
+    assert (row["file"], row["record"], row["field"]) == ("bad.yaml", "samples[0] (nb7-s2)", "params.x"), row
+    assert "x = 1.3 is outside the range" in row["problem"] and "field" not in row["problem"]
     assert [Path(p.file).name for p in checked.prepared] == ["good.yaml"]
     before = db.table_counts()
     loaded = ingest_.load_upload(db, checked)

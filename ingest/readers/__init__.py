@@ -24,7 +24,7 @@ from ingest.errors import IngestError
 from ingest.limits import DEFAULT, Limits, check_size
 from ingest.readers import jcamp, records, structures, tables, tlis, xy
 from ingest.readers._common import contained, fail, read_bytes, read_text
-from ingest.records import ArrayRecord, Document
+from ingest.records import ArrayRecord, Document, ValueUnit
 from matdb.arrays import ArrayData
 from matdb.families import Family
 from matdb.vocabulary import TLIS_MODES, QuantityDef, spectrum_axis
@@ -215,7 +215,7 @@ def load_array(rec: ArrayRecord, base_dir: Path, limits: Limits = DEFAULT, root:
 
 def _wl(rec: ArrayRecord) -> Any:
     w = rec.wavelength
-    return w.model_dump() if hasattr(w, "model_dump") else w
+    return w.model_dump() if isinstance(w, ValueUnit) else w
 
 
 def _array_format(path: Path, kind: str, limits: Limits = DEFAULT) -> str:

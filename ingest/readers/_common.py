@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -203,7 +203,7 @@ class _BudgetLoader(yaml.SafeLoader):
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None
         return LimitError(key, what, file=str(self.path), line=line, limits=self.limits)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         self.level += 1
         if self.level > self.limits.depth:
             raise self._limit("depth", "the document is nested too deeply", None)
@@ -214,7 +214,8 @@ class _BudgetLoader(yaml.SafeLoader):
                 raise fail("malformed YAML: an anchor refers to itself", self.path,
                            line=target.start_mark.line + 1)
         try:
-            node = super().compose_node(parent, index)
+            # PyYAML's composer returns a node or raises; its stub says Node | None
+            node = cast(yaml.Node, super().compose_node(parent, index))
         finally:
             self.level -= 1
         if alias:
@@ -290,6 +291,7 @@ def merge_meta(
     meta = dict(header)
     for k, v in side.items():
         if k in meta and _norm(meta[k]) != _norm(v):
+            assert side_path is not None  # read_sidecar returns keys only together with the sidecar's path
             raise fail(
                 f"'{k}' is '{meta[k]}' in the file header but '{v}' in {side_path.name}; "
                 "give it in one place",

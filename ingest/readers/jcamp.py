@@ -274,7 +274,7 @@ def parse_jcamp(
             raise fail(
                 f"##{label}={form} is not supported (only (XY..XY))", path, line=line0, field=label
             )
-        vals: list[float] = []
+        vals = []  # list[float], as in the XYDATA branch
         for ln, s in rows:
             v = _tokens(ln, s, path, label)
             vals.extend(v)

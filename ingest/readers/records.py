@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +239,7 @@ def _convert(
 
 
 def _check_ids(doc: Document, data: dict[str, Any], path: Path, locate: _Locator) -> None:
-    groups = {
+    groups: dict[str, Sequence[str | None]] = {
         "sources": [s.key for s in doc.sources] + ([doc.source.key] if doc.source else []),
         "syntheses": [s.id for s in doc.syntheses],
         "samples": [s.id for s in doc.samples],

@@ -23,13 +23,14 @@ from ingest.readers._common import (
     merge_meta,
     standalone_document,
 )
-from ingest.records import Document, StructureRecord
+from ingest.records import Document, StructureFormat, StructureRecord
 
-STRUCTURE_EXTENSIONS = {".cif": "cif", ".vasp": "poscar", ".extxyz": "extxyz", ".xyz": "xyz"}
+STRUCTURE_EXTENSIONS: dict[str, StructureFormat] = {
+    ".cif": "cif", ".vasp": "poscar", ".extxyz": "extxyz", ".xyz": "xyz"}
 _ASE_FORMAT = {"cif": "cif", "poscar": "vasp", "extxyz": "extxyz", "xyz": "extxyz"}
 
 
-def structure_format(path: Path) -> str | None:
+def structure_format(path: Path) -> StructureFormat | None:
     """'cif', 'poscar', 'extxyz' or 'xyz' from the name, or None."""
     upper = path.name.upper()
     if upper.startswith(("POSCAR", "CONTCAR")) or upper.endswith(("POSCAR", "CONTCAR")):

@@ -528,14 +528,14 @@ def _classify(raw: _Raw, path: Path, mapping: dict[str, Any], *, export: bool,
                 f'; map it in a mapping file (--mapping), e.g. \'"{header}": "plqy [%]"\', '
                 f"or list it under 'ignore:'"
             )
-            known = (
+            known_columns = (
                 "quantity, value, unit, ..."
                 if export
                 else "sample_id, family, the family's parameters (x/y/z/X, or those of a family defined in the "
                 "database or in a record file of the same ingest), outcome, plqy [%], declared quantities, ..."
             )
             raise fail(
-                f"unknown column '{header}' (known columns: {known}){hint}",
+                f"unknown column '{header}' (known columns: {known_columns}){hint}",
                 path,
                 field=header,
                 **where,
@@ -1121,6 +1121,7 @@ def _read_export(path: Path, raw: _Raw, mapping: dict[str, Any], known: Known | 
     sample_line: dict[str, int] = {}
     series: dict[str, SeriesRecord] = {}
     meas: dict[tuple[Any, ...], MeasurementRecord] = {}
+    m: MeasurementRecord | None  # None only when meas.get finds no measurement yet
     declared: dict[str, Any] = dict(known.declared)
     declared_records: dict[str, QuantityRecord] = {}
     for line, cells_raw in raw.rows:

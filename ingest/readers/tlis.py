@@ -362,7 +362,7 @@ def _is_number(s: str) -> bool:
 def _mode(meta: dict[str, Any], where: dict[str, int], path: Path, kind: str | None) -> str:
     mode = str(meta.get("mode") or "").strip().lower()
     if not mode:
-        if kind in MODES.values():
+        if kind is not None and kind in MODES.values():
             return kind
         raise fail(
             "add a header line '# mode: reflectance' or '# mode: pl' (or 'mode:' in the "

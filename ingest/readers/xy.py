@@ -52,6 +52,8 @@ def _wavelength(
             field="wavelength",
         )
     line = where.get("wavelength")
+    value: Any  # anything from the record, header or sidecar: float() below checks it
+    unit: Any
     try:
         if isinstance(raw, dict):
             value, unit = raw.get("value"), raw.get("unit")
