@@ -80,7 +80,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -121,6 +121,9 @@ DEFAULT_N_SAMPLES = 4096
 LHS_MAX = 10_000_000
 #: Decimals kept when a grid is built from min/max/step (avoids 0.30000000000000004).
 GRID_DECIMALS = 10
+
+#: How a space's points are drawn (``sampling:`` in a space file).
+Sampling = Literal["continuous", "grid", "sobol", "lhs"]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ELEMENT_RE = re.compile(r"[A-Z][a-z]?")
@@ -215,21 +218,29 @@ class Dimension:
             return np.asarray(self.values, dtype=float)
         if self.step is None:
             raise CandidateSpaceError(f"{self.name} is continuous and has no grid", self.name)
-        n = int(math.floor((self.max - self.min) / self.step + 1e-9)) + 1
-        return np.round(self.min + self.step * np.arange(n), GRID_DECIMALS)
+        lo, hi = self._bounds()
+        n = int(math.floor((hi - lo) / self.step + 1e-9)) + 1
+        return np.round(lo + self.step * np.arange(n), GRID_DECIMALS)
+
+    def _bounds(self) -> tuple[float, float]:
+        """``(min, max)`` of a range axis; ``from_spec`` sets both whenever ``values`` is None."""
+        if self.min is None or self.max is None:  # a hand-built Dimension without a range: the TypeError
+            raise TypeError(f"dimension '{self.name}' has neither values nor min/max")  # arithmetic on None raised
+        return self.min, self.max
 
     @property
     def lo(self) -> float:
-        return float(np.min(self.grid)) if not self.continuous else float(self.min)
+        return float(np.min(self.grid)) if not self.continuous else float(self._bounds()[0])
 
     @property
     def hi(self) -> float:
-        return float(np.max(self.grid)) if not self.continuous else float(self.max)
+        return float(np.max(self.grid)) if not self.continuous else float(self._bounds()[1])
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         """Map uniform samples in [0, 1) to this axis (grid axes: the value at floor(u * n))."""
         if self.continuous:
-            return self.min + u * (self.max - self.min)
+            lo, hi = self._bounds()
+            return lo + u * (hi - lo)
         g = self.grid
         return g[np.minimum((u * len(g)).astype(np.int64), len(g) - 1)]
 
@@ -297,7 +308,7 @@ class CandidateSpace:
     process: dict[str, Dimension] = field(default_factory=dict)
     tolerance_factor: tuple[float, float] | None = None
     exclude_elements: tuple[str, ...] = ()
-    sampling: Literal["continuous", "grid", "sobol", "lhs"] = "continuous"
+    sampling: Sampling = "continuous"
     n_samples: int | None = None
     seed: int = 0
     linear: tuple[LinearConstraint, ...] = ()
@@ -442,8 +453,8 @@ class CandidateSpace:
                 u = self._lhs[start:stop]
             for k, d in enumerate(dims):
                 cols[d.name] = d.from_unit(u[:, k])
-        for k, v in self.fixed:
-            cols[k] = np.full(len(ids), v)
+        for name, v in self.fixed:
+            cols[name] = np.full(len(ids), v)
         df = pd.DataFrame({"family": self.family.slug, "candidate_id": ids, **cols})
         return df
 
@@ -604,6 +615,12 @@ def _default_process(fam: Family) -> dict[str, Dimension]:
     return {k: Dimension.from_spec(k, v, "process") for k, v in procs.items()}
 
 
+def _default_grid(name: str, d: Dimension) -> Dimension:
+    """A continuous default process range as a grid of ``DEFAULT_STEPS`` intervals (one point if min == max)."""
+    lo, hi = d._bounds()
+    return Dimension(name, min=lo, max=hi, step=(hi - lo) / DEFAULT_STEPS or 1.0)
+
+
 def default_space(family: str | Family, **constraints: Any) -> CandidateSpace:
     """The default space of a family (:data:`DEFAULT_SPACES`), searched continuously.
     ``constraints`` as in a space file (tolerance_factor, exclude_elements, linear)."""
@@ -739,8 +756,8 @@ def space_from_dict(data: Mapping[str, Any], families: Mapping[str, Family] | No
             raise CandidateSpaceError(f"{where}: n_samples and seed must be integers",
                                       "n_samples") from None
         if mode == "grid" and "process" not in data:  # the default process ranges get a grid
-            process = {k: (Dimension(k, min=d.min, max=d.max, step=(d.max - d.min) / DEFAULT_STEPS or 1.0)
-                           if d.continuous and d.min is not None else d) for k, d in process.items()}
+            process = {k: (_default_grid(k, d) if d.continuous and d.min is not None else d)
+                       for k, d in process.items()}
         fixed_spec = data.get("fixed") or {}
         if not isinstance(fixed_spec, Mapping):
             raise CandidateSpaceError(f"{where}: fixed must be a mapping {{variable: value}}", "fixed")
@@ -749,7 +766,8 @@ def space_from_dict(data: Mapping[str, Any], families: Mapping[str, Family] | No
         except (TypeError, ValueError):
             raise CandidateSpaceError(f"{where}: fixed values must be numbers", "fixed") from None
         out.append(CandidateSpace(
-            fam, params, process, sampling=mode, n_samples=n, seed=seed,  # type: ignore[arg-type]
+            # mode is any text from the file; CandidateSpace.__post_init__ rejects one that is not a Sampling
+            fam, params, process, sampling=cast(Sampling, mode), n_samples=n, seed=seed,
             fixed=fixed, **_constraints(data.get("constraints"), where, fam, [*params, *process]),
         ))
     return out

@@ -73,6 +73,12 @@ class Objective:
         if (self.direction == "target") != (self.target is not None):
             raise ObjectiveError(f"objective '{self.name}': a target direction needs target=VALUE")
 
+    def _window(self) -> tuple[float, float]:
+        """``target`` of a "target" objective (``__post_init__`` guarantees it is set for that direction)."""
+        if self.target is None:  # unreachable after __post_init__; the TypeError unpacking None raised before
+            raise TypeError(f"objective '{self.name}' has no target window")
+        return self.target
+
     # -- the one orientation ---------------------------------------------------------------------
 
     def utility(self, y: Any) -> np.ndarray:
@@ -82,7 +88,7 @@ class Objective:
             return y
         if self.direction == "min":
             return -y
-        lo, hi = self.target  # type: ignore[misc]
+        lo, hi = self._window()
         return -(np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0))
 
     def expected_improvement(self, mu: Any, sigma: Any, best_utility: float, xi: float = 0.0) -> np.ndarray:
@@ -102,7 +108,7 @@ class Objective:
             return expected_improvement(mu, sigma, best_utility, xi)
         if self.direction == "min":
             return expected_improvement(-mu, sigma, best_utility, xi)
-        lo, hi = self.target  # type: ignore[misc]
+        lo, hi = self._window()
         c = -(best_utility + xi)
         if c <= 0:
             return np.zeros_like(mu)
@@ -127,7 +133,7 @@ class Objective:
             return mu + kappa * sigma
         if self.direction == "min":
             return -mu + kappa * sigma
-        lo, hi = self.target  # type: ignore[misc]
+        lo, hi = self._window()
         # the most favourable value within mu +- kappa sigma
         return -np.maximum(np.maximum(lo - (mu + kappa * sigma), 0.0), np.maximum((mu - kappa * sigma) - hi, 0.0))
 
@@ -136,7 +142,7 @@ class Objective:
         """The text form (``instability_index:min``, ``pl_peak:target=840..860``)."""
         if self.direction != "target":
             return f"{self.name}:{self.direction}"
-        lo, hi = self.target  # type: ignore[misc]
+        lo, hi = self._window()
         return f"{self.name}:target={lo:g}" if lo == hi else f"{self.name}:target={lo:g}..{hi:g}"
 
     @property
@@ -148,7 +154,7 @@ class Objective:
             return "higher is better"
         if self.direction == "min":
             return "lower is better"
-        lo, hi = self.target  # type: ignore[misc]
+        lo, hi = self._window()
         u = f" {display_unit(self.unit)}" if self.unit else ""
         return f"closest to {lo:g}{u}" if lo == hi else f"within {lo:g}–{hi:g}{u}"
 
@@ -160,7 +166,7 @@ class Objective:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Objective:
         t = d.get("target")
-        return cls(str(d["name"]), str(d["quantity"]), str(d["direction"]), tuple(t) if t else None,  # type: ignore[arg-type]
+        return cls(str(d["name"]), str(d["quantity"]), str(d["direction"]), tuple(t) if t else None,
                    d.get("label"), str(d.get("unit") or ""), float(d.get("weight", 1.0)))
 
 
@@ -186,6 +192,7 @@ def parse_objective(spec: str | Objective, quantities: Mapping[str, QuantityDef]
         raise ObjectiveError(f"cannot read objective '{spec}': write NAME, NAME:max, NAME:min or NAME:target=VALUE")
     name, raw_dir = m.group("name"), (m.group("dir") or "").strip()
     label = None
+    default_dir: str | None
     if name == STABILITY:
         from screening.stability import stability_metric_for
 
