@@ -499,7 +499,7 @@ class Surrogate(RegressorMixin, BaseEstimator):
         Xu = (X - self.lo_) / self.span_
         n = len(y)
         floor = self._noise_floor(z, y, transform)
-        fit_kw = {"random_state": self.random_state, "noise_floor": floor,
+        fit_kw: dict[str, Any] = {"random_state": self.random_state, "noise_floor": floor,
                   "length_scale_bounds": tuple(self.length_scale_bounds)}
 
         kinds = ["gp", "forest"] if self.kind == "auto" else [self.kind]
