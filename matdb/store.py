@@ -199,7 +199,8 @@ def replace_derived(db: Any, measurement_id: int, source_array_id: int, results:
 # --- removing the data of one source (the demonstration set) ------------------------------------
 
 
-def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> dict[str, int]:
+def remove_source(db: Any, source_key: str, file_names: Iterable[str] = (), *,
+                  bundled_dataset: str | None = None) -> dict[str, int]:
     """Delete everything that came from the source ``source_key`` and return what was deleted:
     its samples and syntheses (with their steps, ingredients, series memberships), measurements
     (with results, arrays, structures, derived results), series, the record contents and old
@@ -207,6 +208,7 @@ def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> d
     materials nothing else uses any more, and the source itself. One transaction; nothing else
     is touched. A sample of another source that uses one of these samples as an ingredient (or
     a series of another source that lists one) stops the removal with a StoreError.
+    ``bundled_dataset``: the bundled dataset (ingest.bundled) these records are, forgotten too.
     """
     counts: dict[str, int] = {}
     with db.transaction() as s:
@@ -269,6 +271,9 @@ def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> d
             still_used |= set(s.scalars(select(col).where(col.in_(materials))))
         run("material", delete(M.Material).where(M.Material.id.in_(materials - still_used)))
         run("source", delete(M.Source).where(M.Source.id == src))
+        if bundled_dataset is not None:
+            run("bundled_record", delete(M.BundledRecord).where(M.BundledRecord.dataset == bundled_dataset))
+            run("bundled_dataset", delete(M.BundledDataset).where(M.BundledDataset.name == bundled_dataset))
     return {k: v for k, v in counts.items() if v}
 
 

@@ -163,4 +163,4 @@ def add_demo(db: Database, *, progress: bool = True) -> DemoReport:
 
 def remove_demo(db: Database) -> dict[str, int]:
     """Delete the demonstration set (and only it): rows deleted per table."""
-    return store.remove_source(db, DEMO_SOURCE, demo_file_names())
+    return store.remove_source(db, DEMO_SOURCE, demo_file_names(), bundled_dataset="demo")
