@@ -9,9 +9,9 @@ and stores which records the dataset now holds (``bundled_record``) and its vers
 
 Records a user loaded are never changed: if a current bundled record has the key of a record the
 user loaded, or a user's record uses a bundled record that the current version drops (a
-measurement of a bundled sample, a bundled sample as an ingredient or series member), the
-refresh stops with a :class:`BundledDataError` that names the record and what to do, and
-nothing is written.
+measurement of a bundled sample, a bundled sample as an ingredient or series member) or whose
+composition it changes (a measurement of that sample), the refresh stops with a
+:class:`BundledDataError` that names the record and what to do, and nothing is written.
 
 Which records are bundled: those listed in ``bundled_record``. A database made before matdb
 listed them (schema revision 0002 and older) has none listed; there the records citing a source
@@ -71,8 +71,9 @@ class Refresh:
     def note(self) -> str:
         if not self.refreshed:
             return ""
+        n = f"{self.replaced} record{'' if self.replaced == 1 else 's'}"
         return (f"updated the {LABELS.get(self.dataset, self.dataset)} to the current version {self.version[:12]}: "
-                f"{self.replaced} records replaced (old versions kept), {self.added} added, {self.removed} removed; "
+                f"{n} replaced (old versions kept), {self.added} added, {self.removed} removed; "
                 "data you loaded is untouched")
 
 
@@ -177,6 +178,15 @@ def _refresh(db: Database, dataset: str, good: list[Prepared], new: store.Keys, 
                     f"and a record with that key was loaded from your own data (source '{src}'); give yours "
                     "another id and load it again (`matdb ingest --update`), then re-run `matdb init --bundled`")
         summaries = [load_prepared(s, p, update=True, sha256=_sha256(p.file)) for p in good]
+        off = store.measurements_off_their_sample(s, new["sample"])  # a bundled sample's composition changed
+        for m, smp in off:
+            if m not in owned["measurement"] and m not in new["measurement"]:
+                raise BundledDataError(
+                    f"cannot update the {what} {where}: the current version changes the composition of sample "
+                    f"'{smp}', which your measurement '{m}' is of; attach yours to a sample of your own "
+                    "(`matdb ingest --update`), then re-run `matdb init --bundled` (or keep the old version: "
+                    "`matdb init` without --bundled)")
+        store.align_measurement_materials(s, [m for m, _ in off])
         obsolete = {e: owned[e] - new[e] for e in ENTITIES}
         if _n(obsolete):
             try:

@@ -340,6 +340,28 @@ def records_added_by_files(s: Session, is_file: Any) -> dict[str, int]:
     return out
 
 
+def measurements_off_their_sample(s: Session, sample_keys: Iterable[str]) -> list[tuple[str, str]]:
+    """(measurement key, sample key) of the measurements of ``sample_keys`` whose material is not
+    their sample's (the sample's composition was changed by an update)."""
+    wanted = sorted(set(sample_keys))
+    out: list[tuple[str, str]] = []
+    for i in range(0, len(wanted), 2000):
+        q = select(M.Measurement.key, M.Sample.key).join(M.Sample, M.Sample.id == M.Measurement.sample_id) \
+            .where(M.Sample.key.in_(wanted[i:i + 2000]), M.Measurement.material_id != M.Sample.material_id)
+        out += [(m, smp) for m, smp in s.execute(q)]
+    return sorted(out)
+
+
+def align_measurement_materials(s: Session, measurement_keys: Iterable[str]) -> None:
+    """Give the measurements ``measurement_keys`` (of samples) their sample's material."""
+    keys = sorted(set(measurement_keys))
+    if keys:
+        sample_material = select(M.Sample.material_id).where(M.Sample.id == M.Measurement.sample_id) \
+            .scalar_subquery()
+        s.execute(update(M.Measurement).where(M.Measurement.key.in_(keys), M.Measurement.sample_id.is_not(None))
+                  .values(material_id=sample_material))
+
+
 def remove_records(s: Session, keys: Mapping[str, Iterable[str]]) -> dict[str, int]:
     """Delete the records ``keys`` (entity -> keys) inside the caller's transaction, with what
     belongs to them (steps, ingredients, members, results, arrays, structures, current contents,

@@ -123,7 +123,7 @@ def test_an_older_bundled_version_is_replaced_and_user_data_survives(
 
     assert report.ok
     assert len(report.notes) == 1 and report.notes[0].startswith("updated the bundled literature data")
-    assert "1 records replaced" in report.notes[0] and "2 removed" in report.notes[0]
+    assert "1 record replaced" in report.notes[0] and "0 added, 2 removed" in report.notes[0]
     assert db.sample("xiang2026-x0")["synthesis"]["locator"] == "Results and discussion; SI experimental section"
     assert db.samples(sample="xiang2026-old-x0.3").empty  # dropped by the current version: gone
     with db.session() as s:  # the replaced version is kept
@@ -225,3 +225,28 @@ def test_cli_init_bundled_updates_an_older_version_in_one_line(
     assert "Traceback" not in r.output
     assert "error: cannot update the bundled literature data" in r.output
     assert "lab-on-bundled-pl" in r.output
+
+
+def test_a_changed_composition_of_a_bundled_sample(
+        db: matdb.Database, old_version: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    newer = tmp_path / "newer" / "data" / "literature"
+    shutil.copytree(CURRENT, newer)
+    moved = {**OLD_EXTRA, "samples": [{"id": "xiang2026-old-x0.3", "family": "FAPbIBr", "params": {"x": 0.35}}]}
+    _write(newer / "zz_dropped.yaml", moved)  # the same sample, now at x = 0.35; its measurement unchanged
+    assert _load_bundled(db, old_version, monkeypatch).ok
+    mine = tmp_path / "mine.yaml"
+    assert ingest_.ingest(db, [_write(mine, _user_doc(on_bundled="xiang2026-old-x0.3"))], progress=False).ok
+    with pytest.raises(BundledDataError, match="changes the composition of sample 'xiang2026-old-x0.3', which your "
+                                               "measurement 'lab-on-bundled-pl' is of"):
+        _load_bundled(db, newer, monkeypatch)
+    with db.transaction() as s:  # without the user's measurement of it, the update goes through
+        s.execute(delete(M.Result).where(M.Result.measurement_id.in_(
+            select(M.Measurement.id).where(M.Measurement.key == "lab-on-bundled-pl"))))
+        s.execute(delete(M.Measurement).where(M.Measurement.key == "lab-on-bundled-pl"))
+    assert _load_bundled(db, newer, monkeypatch).ok
+    with db.session() as s:  # the bundled measurement follows its sample to the new composition
+        pairs = s.execute(select(M.Measurement.material_id, M.Sample.material_id)
+                          .join(M.Sample, M.Sample.id == M.Measurement.sample_id)
+                          .where(M.Sample.key == "xiang2026-old-x0.3")).all()
+    assert pairs and all(a == b for a, b in pairs)
+    assert db.sample("xiang2026-old-x0.3")["params"] == {"x": 0.35}
