@@ -43,6 +43,8 @@ class IngestReport:
     """Summary of one ``matdb ingest`` call."""
 
     files: list[FileOutcome] = field(default_factory=list)
+    #: one-line messages about the whole call (e.g. that the bundled data was updated)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def totals(self) -> Counter[str]:

@@ -410,6 +410,29 @@ class RecordContent(Base):
     content: Mapped[dict[str, Any]]
 
 
+class BundledRecord(Base):
+    """A record that the bundled data brought (matdb's own: the literature dataset and the simulated
+    demonstration set), so that a newer bundled version replaces exactly these records and nothing
+    a user loaded (:mod:`ingest.bundled`)."""
+
+    __tablename__ = "bundled_record"
+    __table_args__ = (UniqueConstraint("entity", "key", name="uq_bundled_record_entity_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset: Mapped[str] = mapped_column(Text, index=True)  # literature | demo
+    entity: Mapped[str] = mapped_column(Text)  # synthesis | sample | series | measurement
+    key: Mapped[str] = mapped_column(Text)
+
+
+class BundledDataset(Base):
+    """The version (content hash of its files) of each bundled dataset in the database."""
+
+    __tablename__ = "bundled_dataset"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    version: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Campaign(Base):
     """A screening campaign: one call of `matdb propose`."""
 

@@ -13,10 +13,10 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import CursorResult, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from matdb import models as M
@@ -199,7 +199,8 @@ def replace_derived(db: Any, measurement_id: int, source_array_id: int, results:
 # --- removing the data of one source (the demonstration set) ------------------------------------
 
 
-def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> dict[str, int]:
+def remove_source(db: Any, source_key: str, file_names: Iterable[str] = (), *,
+                  bundled_dataset: str | None = None) -> dict[str, int]:
     """Delete everything that came from the source ``source_key`` and return what was deleted:
     its samples and syntheses (with their steps, ingredients, series memberships), measurements
     (with results, arrays, structures, derived results), series, the record contents and old
@@ -207,6 +208,7 @@ def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> d
     materials nothing else uses any more, and the source itself. One transaction; nothing else
     is touched. A sample of another source that uses one of these samples as an ingredient (or
     a series of another source that lists one) stops the removal with a StoreError.
+    ``bundled_dataset``: the bundled dataset (ingest.bundled) these records are, forgotten too.
     """
     counts: dict[str, int] = {}
     with db.transaction() as s:
@@ -256,6 +258,8 @@ def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> d
                                                                   M.RecordContent.key.in_(ks)))
             run("record_version", delete(M.RecordVersion).where(M.RecordVersion.entity == entity,
                                                                   M.RecordVersion.key.in_(ks)))
+            run("bundled_record", delete(M.BundledRecord).where(M.BundledRecord.entity == entity,
+                                                                  M.BundledRecord.key.in_(ks)))
         names = set(file_names)
         if names:
             files = [i for i, p in s.execute(select(M.IngestedFile.id, M.IngestedFile.path))
@@ -267,6 +271,165 @@ def remove_source(db: Any, source_key: str, file_names: Iterable[str] = ()) -> d
             still_used |= set(s.scalars(select(col).where(col.in_(materials))))
         run("material", delete(M.Material).where(M.Material.id.in_(materials - still_used)))
         run("source", delete(M.Source).where(M.Source.id == src))
+        if bundled_dataset is not None:
+            run("bundled_record", delete(M.BundledRecord).where(M.BundledRecord.dataset == bundled_dataset))
+            run("bundled_dataset", delete(M.BundledDataset).where(M.BundledDataset.name == bundled_dataset))
+    return {k: v for k, v in counts.items() if v}
+
+
+# --- the bundled data (matdb's own records: ingest.bundled) ---------------------------------------
+
+#: The keyed record tables, by entity name (as in record_content and bundled_record).
+KEYED: dict[str, Any] = {"synthesis": M.Synthesis, "sample": M.Sample, "series": M.Series,
+                         "measurement": M.Measurement}
+
+Keys = dict[str, set[str]]
+
+
+def _no_keys() -> Keys:
+    return {e: set() for e in KEYED}
+
+
+def bundled_state(s: Session, dataset: str) -> tuple[str | None, Keys]:
+    """The stored version of a bundled dataset and the keys of the records it brought, by entity."""
+    version = s.scalar(select(M.BundledDataset.version).where(M.BundledDataset.name == dataset))
+    keys = _no_keys()
+    for entity, key in s.execute(select(M.BundledRecord.entity, M.BundledRecord.key)
+                                 .where(M.BundledRecord.dataset == dataset)):
+        keys.setdefault(entity, set()).add(key)
+    return version, keys
+
+
+def set_bundled(s: Session, dataset: str, version: str, keys: Mapping[str, Iterable[str]]) -> None:
+    """Record ``version`` and exactly ``keys`` as what the bundled ``dataset`` holds."""
+    s.execute(delete(M.BundledRecord).where(M.BundledRecord.dataset == dataset))
+    s.execute(delete(M.BundledDataset).where(M.BundledDataset.name == dataset))
+    s.add(M.BundledDataset(name=dataset, version=version))
+    s.add_all(M.BundledRecord(dataset=dataset, entity=e, key=k) for e, ks in keys.items() for k in sorted(ks))
+    s.flush()
+
+
+def record_source_keys(s: Session, keys: Mapping[str, Iterable[str]]) -> dict[str, dict[str, str]]:
+    """Stored records among ``keys``: entity -> {key: the key of its source}."""
+    out: dict[str, dict[str, str]] = {e: {} for e in KEYED}
+    for entity, ks in keys.items():
+        model, wanted = KEYED[entity], sorted(ks)
+        for i in range(0, len(wanted), 2000):
+            q = select(model.key, M.Source.key).join(M.Source, M.Source.id == model.source_id) \
+                .where(model.key.in_(wanted[i:i + 2000]))
+            out[entity].update({k: src for k, src in s.execute(q)})
+    return out
+
+
+def records_of_sources(s: Session, source_keys: Iterable[str]) -> Keys:
+    """Keys of the records (by entity) whose source is one of ``source_keys``."""
+    out = _no_keys()
+    src_ids = list(s.scalars(select(M.Source.id).where(M.Source.key.in_(sorted(set(source_keys))))))
+    for entity, model in KEYED.items():
+        out[entity] = set(s.scalars(select(model.key).where(model.source_id.in_(src_ids))))
+    return out
+
+
+def records_added_by_files(s: Session, is_file: Any) -> dict[str, int]:
+    """Records added (by entity) by the stored loads of the files ``is_file(path)`` accepts."""
+    out = dict.fromkeys(KEYED, 0)
+    for path, summary in s.execute(select(M.IngestedFile.path, M.IngestedFile.summary)):
+        if is_file(path):
+            for entity in KEYED:
+                out[entity] += int((summary or {}).get(f"{entity}.added", 0))
+    return out
+
+
+def measurements_off_their_sample(s: Session, sample_keys: Iterable[str]) -> list[tuple[str, str]]:
+    """(measurement key, sample key) of the measurements of ``sample_keys`` whose material is not
+    their sample's (the sample's composition was changed by an update)."""
+    wanted = sorted(set(sample_keys))
+    out: list[tuple[str, str]] = []
+    for i in range(0, len(wanted), 2000):
+        q = select(M.Measurement.key, M.Sample.key).join(M.Sample, M.Sample.id == M.Measurement.sample_id) \
+            .where(M.Sample.key.in_(wanted[i:i + 2000]), M.Measurement.material_id != M.Sample.material_id)
+        out += [(m, smp) for m, smp in s.execute(q)]
+    return sorted(out)
+
+
+def align_measurement_materials(s: Session, measurement_keys: Iterable[str]) -> None:
+    """Give the measurements ``measurement_keys`` (of samples) their sample's material."""
+    keys = sorted(set(measurement_keys))
+    if keys:
+        sample_material = select(M.Sample.material_id).where(M.Sample.id == M.Measurement.sample_id) \
+            .scalar_subquery()
+        s.execute(update(M.Measurement).where(M.Measurement.key.in_(keys), M.Measurement.sample_id.is_not(None))
+                  .values(material_id=sample_material))
+
+
+def remove_records(s: Session, keys: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Delete the records ``keys`` (entity -> keys) inside the caller's transaction, with what
+    belongs to them (steps, ingredients, members, results, arrays, structures, current contents,
+    bundled_record rows) and the materials nothing uses any more; old versions stay in
+    record_version. A record outside ``keys`` that uses one of them (a measurement of one of
+    these samples or series, a sample made by one of these syntheses, one of these samples as an
+    ingredient or series member) stops the removal with a StoreError naming it; nothing is
+    deleted then. Returns rows deleted per table."""
+    ids: dict[str, list[int]] = {}
+    for entity, model in KEYED.items():
+        wanted = sorted(keys.get(entity, ()))
+        ids[entity] = list(s.scalars(select(model.id).where(model.key.in_(wanted)))) if wanted else []
+    synth_ids, sample_ids, series_ids, mids = (ids[e] for e in ("synthesis", "sample", "series", "measurement"))
+    uses = (
+        ("measurement", M.Measurement.key, M.Measurement.sample_id, M.Sample, "sample",
+         M.Measurement.id.not_in(mids)),
+        ("measurement", M.Measurement.key, M.Measurement.series_id, M.Series, "series",
+         M.Measurement.id.not_in(mids)),
+        ("sample", M.Sample.key, M.Sample.synthesis_id, M.Synthesis, "synthesis", M.Sample.id.not_in(sample_ids)),
+    )
+    for what, user_key, fk, target, target_name, outside in uses:
+        hit = s.execute(select(user_key, target.key).join(target, target.id == fk)
+                        .where(fk.in_(ids[target_name]), outside).limit(1)).first()
+        if hit is not None:
+            raise StoreError(f"{what} '{hit[0]}' uses {target_name} '{hit[1]}'")
+    hit = s.execute(select(M.Synthesis.key, M.Sample.key)
+                    .join(M.SynthesisPrecursor, M.SynthesisPrecursor.synthesis_id == M.Synthesis.id)
+                    .join(M.Sample, M.Sample.id == M.SynthesisPrecursor.sample_id)
+                    .where(M.Sample.id.in_(sample_ids), M.Synthesis.id.not_in(synth_ids)).limit(1)).first()
+    if hit is not None:
+        raise StoreError(f"synthesis '{hit[0]}' uses sample '{hit[1]}' as an ingredient")
+    hit = s.execute(select(M.Series.key, M.Sample.key)
+                    .join(M.SeriesMember, M.SeriesMember.series_id == M.Series.id)
+                    .join(M.Sample, M.Sample.id == M.SeriesMember.sample_id)
+                    .where(M.Sample.id.in_(sample_ids), M.Series.id.not_in(series_ids)).limit(1)).first()
+    if hit is not None:
+        raise StoreError(f"series '{hit[0]}' lists sample '{hit[1]}'")
+    materials: set[int] = set()
+    for entity in ("synthesis", "sample", "measurement"):
+        model = KEYED[entity]
+        materials |= {m for m in s.scalars(select(model.material_id).where(model.id.in_(ids[entity])))
+                      if m is not None}
+    counts: dict[str, int] = {}
+
+    def run(name: str, stmt: Any) -> None:  # a DELETE: its result is a CursorResult with a rowcount
+        counts[name] = counts.get(name, 0) + (cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
+
+    for model in (M.Result, M.ArrayResult, M.Structure):
+        run(model.__tablename__, delete(model).where(model.measurement_id.in_(mids)))
+    run("measurement", delete(M.Measurement).where(M.Measurement.id.in_(mids)))
+    run("series_member", delete(M.SeriesMember).where(
+        M.SeriesMember.series_id.in_(series_ids) | M.SeriesMember.sample_id.in_(sample_ids)))
+    run("series", delete(M.Series).where(M.Series.id.in_(series_ids)))
+    run("synthesis_precursor", delete(M.SynthesisPrecursor).where(
+        M.SynthesisPrecursor.synthesis_id.in_(synth_ids) | M.SynthesisPrecursor.sample_id.in_(sample_ids)))
+    run("process_step", delete(M.ProcessStep).where(M.ProcessStep.synthesis_id.in_(synth_ids)))
+    run("sample", delete(M.Sample).where(M.Sample.id.in_(sample_ids)))
+    run("synthesis", delete(M.Synthesis).where(M.Synthesis.id.in_(synth_ids)))
+    for entity, ks in keys.items():
+        run("record_content", delete(M.RecordContent).where(M.RecordContent.entity == entity,
+                                                              M.RecordContent.key.in_(sorted(ks))))
+        run("bundled_record", delete(M.BundledRecord).where(M.BundledRecord.entity == entity,
+                                                              M.BundledRecord.key.in_(sorted(ks))))
+    still_used = set()
+    for col in (M.Sample.material_id, M.Synthesis.material_id, M.Measurement.material_id, M.Structure.material_id):
+        still_used |= set(s.scalars(select(col).where(col.in_(materials))))
+    run("material", delete(M.Material).where(M.Material.id.in_(materials - still_used)))
+    s.flush()
     return {k: v for k, v in counts.items() if v}
 
 

@@ -93,6 +93,8 @@ def _report(report) -> None:
     console.print(t)
     tot = report.totals
     console.print(", ".join(f"{k}: {tot.get(k, 0)}" for k in ("added", "unchanged", "updated", "rejected")))
+    for note in report.notes:
+        console.print(note, highlight=False, soft_wrap=True)
     for f in report.files:
         if f.status == "rejected":
             for e in f.errors or [f.reason]:
@@ -127,9 +129,12 @@ def _demo_report(rep: simulate_.DemoReport) -> None:
     tot = rep.ingest.totals
     console.print(
         f"demonstration set ({simulate_.DEMO_SOURCE}, ◇ SIMULATED): {len(simulate_.DEMO_RUNS)} runs, "
-        + ", ".join(f"{k}: {tot.get(k, 0)}" for k in ("added", "unchanged", "rejected"))
+        + ", ".join(f"{k}: {tot.get(k, 0)}" for k in ("added", "unchanged", "updated", "rejected") if k != "updated"
+                    or tot.get(k))
         + f"; analysed {rep.analysis.analysed}, {rep.analysis.skipped} up to date"
     )
+    for note in rep.ingest.notes:
+        console.print(note, highlight=False, soft_wrap=True)
     for f in rep.ingest.files:
         for e in f.errors if f.status == "rejected" else []:
             err.print(f"[red]rejected:[/] {e}", highlight=False, soft_wrap=True)

@@ -9,11 +9,12 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pandas as pd
 
+from ingest import bundled
 from ingest.errors import IngestError
 from ingest.limits import DEFAULT, Limits
 from ingest.pipeline import FileOutcome, IngestReport, check_paths, ingest_paths, load_one
@@ -63,8 +64,21 @@ def init_db(url: str | None = None, *, bundled: bool = False, demo: bool | None 
 
 
 def load_bundled(db: Database, *, progress: bool = True) -> IngestReport:
-    """Load the literature dataset shipped with matdb (idempotent)."""
-    return ingest_paths(db, [BUNDLED_DATA], progress=progress)
+    """Load the literature dataset shipped with matdb, or bring an older version of it in ``db`` to
+    this one (:func:`ingest.bundled.refresh`: one transaction; loading the same version again changes
+    nothing; what a user loaded is never touched). Raises BundledDataError when a user's record is
+    in the way."""
+    done = bundled.refresh(db, "literature", [BUNDLED_DATA], is_bundled_file=is_literature_file, progress=progress)
+    if done.note:
+        done.report.notes.append(done.note)
+    return done.report
+
+
+def is_literature_file(path: str) -> bool:
+    """A file of the bundled literature dataset, of this or an older version (``data/literature/``
+    of any checkout; ``ingested_file`` stores the path it was loaded from)."""
+    p = PurePath(path)
+    return p.suffix in (".yaml", ".yml") and p.parent.name == "literature" and p.parent.parent.name == "data"
 
 
 def ingest(db: Database, paths: list[str | os.PathLike[str]], *, update: bool = False, mapping: Mapping_ = None,

@@ -16,7 +16,7 @@ import itertools
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -148,12 +148,19 @@ class DemoReport:
 
 
 def add_demo(db: Database, *, progress: bool = True) -> DemoReport:
-    """Simulate, load and analyse the demonstration set (idempotent: a second call changes nothing)."""
+    """Simulate, load and analyse the demonstration set (idempotent: a second call changes nothing;
+    a set from an older matdb is replaced by this version's, see :func:`ingest.bundled.refresh`)."""
+    from ingest.bundled import refresh
+
     with tempfile.TemporaryDirectory(prefix="matdb-demo-") as tmp:
-        report = simulate_and_ingest(db, write_demo(tmp), progress=progress)
-    return DemoReport(report, analysis.analyze(db, progress=progress, source=DEMO_SOURCE))
+        runs = [p for p in write_demo(tmp) if not p.stem.endswith("_ref")]
+        done = refresh(db, "demo", runs, is_bundled_file=lambda path: PurePath(path).name.startswith(DEMO_SOURCE),
+                       progress=progress)
+    if done.note:
+        done.report.notes.append(done.note)
+    return DemoReport(done.report, analysis.analyze(db, progress=progress, source=DEMO_SOURCE))
 
 
 def remove_demo(db: Database) -> dict[str, int]:
     """Delete the demonstration set (and only it): rows deleted per table."""
-    return store.remove_source(db, DEMO_SOURCE, demo_file_names())
+    return store.remove_source(db, DEMO_SOURCE, demo_file_names(), bundled_dataset="demo")

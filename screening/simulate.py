@@ -206,7 +206,9 @@ PROCESS_VARIABLES: dict[str, dict[str, tuple[float, float, float, str]]] = {
         "milling_time_min": (2.0, 120.0, 15.0, "min"),
     },
     "CsPbI3-agZIF62": {"sintering_temperature_C": (150.0, 400.0, 275.0, "degC")},
-    "FAPbIBr": {"milling_time_min": (10.0, 180.0, 60.0, "min")},
+    # FAPb(I_{1-x}Br_x)3: the seed paper's films are solution-processed (doi:10.1039/d5ta10296k) and the
+    # curated text varies no process variable (fabrication details only in its SI), so none is simulated
+    "FAPbIBr": {},
 }
 SUPPORTED_FAMILIES = tuple(PROCESS_VARIABLES)
 
@@ -216,7 +218,7 @@ TRUE_OPTIMUM: dict[str, dict[str, float]] = {
     "CsNaAgBiCl6": {"y": 0.9, "milling_time_min": 540.0},  # aging optimum: see _h_aging
     "FASnIBr": {"z": 2.5, "additive_mol_pct": 80.0, "milling_time_min": 7.0},
     "CsPbI3-agZIF62": {"X": 0.05},  # sintering optimum T_opt(0.05) ~ 275 degC
-    "FAPbIBr": {"x": 0.15, "milling_time_min": 60.0},
+    "FAPbIBr": {"x": 0.15},  # composition only (no process variable, see PROCESS_VARIABLES)
 }
 
 
@@ -292,7 +294,8 @@ def _process_arrays(family: str, process: Mapping[str, Any] | None, shape: tuple
     unknown = set(process) - set(spec)
     if unknown:
         raise SimulationError(
-            f"process variable(s) {', '.join(sorted(unknown))} not used for {family} (known: {', '.join(spec)})"
+            f"process variable(s) {', '.join(sorted(unknown))} not used for {family} "
+            f"(known: {', '.join(spec) or 'none, composition only'})"
         )
     out = {}
     for name, (lo, hi, default, unit) in spec.items():
@@ -367,9 +370,9 @@ def ground_truth(
             * np.exp(-((T - zif_t_opt(X)) ** 2) / (2 * 35.0**2))
         )
         stability = 0.97 - 0.25 * expit((T - 330.0) / 15.0) - 0.3 * expit((X - 0.45) / 0.08)
-    else:  # FAPbIBr
-        x, tm = p["x"], pr["milling_time_min"]
-        plqy = 20.0 * _gauss(x, 0.15, 0.1) * _lognorm(tm, 60.0, 0.5)
+    else:  # FAPbIBr: composition only (solution-processed films, no process variable)
+        x = p["x"]
+        plqy = 20.0 * _gauss(x, 0.15, 0.1)
         stability = 0.25 + 0.7 * expit((x - 0.03) / 0.015) * expit((0.21 - x) / 0.03)
     eg = np.broadcast_to(_bandgap_ev(family, p), shape)
     return {

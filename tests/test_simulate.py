@@ -11,6 +11,7 @@ import pytest
 
 from matdb.families import CompositionError, get_family
 from screening import simulate as sim
+from screening.candidates import default_space
 from screening.spectra import SpectrumWarning, extract_features
 
 
@@ -238,11 +239,29 @@ def test_ground_truth_is_vectorised_and_anchored() -> None:
         sim.ground_truth("FAMAPbI3", {"y": 0.5})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        sim.ground_truth(
-            "FAPbIBr",
-            {"x": np.linspace(0, 1, 5)[:, None]},
-            {"milling_time_min": np.linspace(10, 180, 4)[None, :]},
-        )
+        fapb = sim.ground_truth("FAPbIBr", {"x": np.linspace(0, 1, 5)[:, None] * np.ones((1, 4))})
+    assert fapb["plqy"].shape == (5, 4)
+    assert np.all(fapb["plqy"] == fapb["plqy"][:, :1])  # composition only: constant along the other axis
+
+
+def test_fapbibr_has_no_milling_axis() -> None:
+    # Xiang et al. (doi:10.1039/d5ta10296k) solution-process their FAPb(I,Br)3 films; the seed papers
+    # never milled this family, so neither the simulator nor the default space offers a milling axis
+    assert sim.PROCESS_VARIABLES["FAPbIBr"] == {}
+    assert set(sim.TRUE_OPTIMUM["FAPbIBr"]) == {"x"}
+    with pytest.raises(sim.SimulationError, match="milling_time_min not used for FAPbIBr"):
+        sim.ground_truth("FAPbIBr", {"x": 0.1}, {"milling_time_min": 60.0})
+    with pytest.raises(sim.SimulationError, match="not used for FAPbIBr"):
+        sim.simulate_run("FAPbIBr", {"x": 0.1}, "pl", n_times=5, seed=0, process={"milling_time_min": 60.0})
+    run = sim.simulate_run("FAPbIBr", {"x": 0.1}, "pl", n_times=5, seed=0)
+    assert run.process == {}
+    assert "milling_time_min" not in default_space("FAPbIBr").process
+
+
+@pytest.mark.parametrize("family", sim.SUPPORTED_FAMILIES)
+def test_simulator_process_axes_are_the_default_space_axes(family: str) -> None:
+    # the simulated lab varies exactly the process variables that the default space offers
+    assert set(sim.PROCESS_VARIABLES[family]) == set(default_space(family).process)
 
 
 def test_constants_table_labels_every_number() -> None:
