@@ -76,8 +76,8 @@ scikit-learn estimator), and anything else raises ``ModelLoadError`` naming the 
 from __future__ import annotations
 
 import copy
-import hashlib
 import functools
+import hashlib
 import json
 import math
 import warnings

@@ -94,6 +94,23 @@ def test_failed_syntheses_lower_p_feasible_and_steer_proposals_away() -> None:
     assert fm.predict(np.array([[0.2]]))[0] > 0.7 > fm.predict(np.array([[0.95]]))[0]
 
 
+def test_p_feasible_is_confident_among_failures_and_even_on_the_boundary() -> None:
+    """The plug-in probability: next to a recorded failure with four of four failed around it, a
+    synthesis is unlikely (the posterior average said 0.17); half-way between the last success and
+    the first failure it is an even chance; and where nothing was tried it is the prior's 1/2."""
+    from screening.feasibility import FeasibilityModel
+
+    x = np.linspace(0, 1, 11)
+    fm = FeasibilityModel().fit(x[:, None], x < 0.65)
+    p = fm.predict(np.array([[0.99], [0.65], [0.3]]))
+    assert p[0] < 0.05
+    assert p[1] == pytest.approx(0.5, abs=0.1)
+    assert p[2] > 0.95
+    X2 = np.column_stack([x, np.zeros_like(x)])  # the same outcomes along one edge of a square
+    far = FeasibilityModel().fit(X2, x < 0.65).predict(np.array([[0.5, 1.0]]))[0]
+    assert far == pytest.approx(0.5, abs=0.15)
+
+
 def test_slots_pin_the_shared_variable_within_each_run() -> None:
     variables = [Variable("x", 0.0, 0.8, resolution=0.01), Variable("milling_time", 5.0, 120.0, resolution=1.0)]
     opt = Optimizer(variables, slots=2, shared=("milling_time",), seed=2)
@@ -173,3 +190,14 @@ def test_a_share_of_each_batch_explores_by_thompson_sampling() -> None:
     n_explore = max(1, round(optimizer.EXPLORE_SHARE * 4))
     assert list(b["pick"]) == ["exploit"] * (4 - n_explore) + ["explore"] * n_explore
     assert pdist(opt.domain.unit(b)).min() > 0
+
+
+def test_a_pick_that_falls_back_to_exploration_is_labelled_explore() -> None:
+    """When no expected improvement is worth a measurement (a flat, well-measured response), the
+    picks are chosen by Thompson sampling and plan.csv's ``pick`` says so, not "exploit"."""
+    opt = Optimizer(X_T, seed=3)
+    grid = pd.DataFrame([(x, t) for x in np.linspace(0.05, 0.8, 6) for t in np.linspace(160, 340, 6)],
+                        columns=["X", "T"])
+    opt.tell(grid, np.full(len(grid), 20.0))
+    b = opt.ask(2)  # below EXPLORE_FROM: no pick is an exploration pick by position
+    assert list(b["pick"]) == ["explore", "explore"], b
