@@ -471,6 +471,10 @@ def train(
     except user_errors() as exc:
         fail(exc)
     _show_card(card)
+    from matdb_app import access
+
+    if access.read_only(d):
+        console.print(f"[yellow]not stored:[/] {access.READ_ONLY_INFO}")
 
 
 @app.command()

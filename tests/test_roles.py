@@ -331,3 +331,30 @@ def test_a_reader_role_gets_the_read_only_ui(pg_url: str, users: dict[str, str],
     monkeypatch.setenv("MATDB_URL", as_user(pg_url, users["writer"]))
     at = _page("screening")
     assert "sc_propose" in [b.key for b in at.button]
+
+
+def test_train_on_a_read_only_server_says_the_model_was_not_stored(sqlite_template: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """MATDB_READONLY=1: `matdb train` still shows the card, says it stored nothing, and stores nothing."""
+    from matdb import store
+
+    url = f"sqlite:///{tmp_path / 'ro.sqlite'}"
+    Path(tmp_path / "ro.sqlite").write_bytes(sqlite_template.read_bytes())
+    assert invoke("init", "--bundled", "--db", url).exit_code == 0
+    monkeypatch.setenv(access.READONLY_ENV, "1")
+    r = invoke("train", "--family", "CsPbI3-agZIF62", "--db", url)
+    assert r.exit_code == 0, r.output
+    assert "n_train=3" in r.output and "not stored" in r.output
+    db = matdb.connect(url)
+    try:
+        assert store.saved_models(db).empty
+    finally:
+        db.close()
+    monkeypatch.delenv(access.READONLY_ENV)
+    r = invoke("train", "--family", "CsPbI3-agZIF62", "--kind", "gp", "--db", url)
+    assert r.exit_code == 0 and "not stored" not in r.output
+    db = matdb.connect(url)
+    try:
+        assert len(store.saved_models(db)) == 1
+    finally:
+        db.close()
