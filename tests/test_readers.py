@@ -469,10 +469,15 @@ TLIS_HEAD = '# matdb-tlis: 1\n# mode: pl\n# sample: s1\n# family: FAMAPbI3\n# pa
             r"line 8.*XYDATA has 3 points but ##NPOINTS= says 5",
         ),
         (
-            "asdf.jdx",
+            "asdf.dx",
+            "##TITLE=t\n##JCAMP-DX=4.24\n##XYPOINTS=(XY..XY)\n1@A\n##END=\n",
+            r"line 4.*ASDF compression.*only supported in ##XYDATA",
+        ),
+        (
+            "dupbomb.jdx",
             "##TITLE=t\n##JCAMP-DX=4.24\n##FIRSTX=1\n##LASTX=2\n##NPOINTS=2\n"
-            "##XYDATA=(X++(Y..Y))\n1@A\n##END=\n",
-            r"line 7.*ASDF compression",
+            "##XYDATA=(X++(Y..Y))\n1As999999999\n##END=\n",
+            r"line 7.*DUP count 9999999999 gives more points than ##NPOINTS",
         ),
         (
             "odd.dx",
