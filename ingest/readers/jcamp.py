@@ -268,9 +268,9 @@ def _asdf_line(line_no: int, s: str, path: Path, max_values: int) -> tuple[list[
             continue
         dup = m.group("dup")
         if dup:
-            if not tokens or last_dup:
+            if len(tokens) < 2 or last_dup:  # a DUP repeats a Y value, never the X
                 raise fail(
-                    f"DUP count '{dup}' does not follow a value (at column {m.start() + 1}); the "
+                    f"DUP count '{dup}' does not follow a Y value (at column {m.start() + 1}); the "
                     "compressed data are corrupt",
                     path,
                     line=line_no,
