@@ -312,14 +312,14 @@ def test_jcamp_asdf_file_with_factors_and_sample(tmp_path: Path) -> None:
     [
         # DIF followed by an absolute value in one line, DUP of an SQZ value, a final Y-check line
         ("0A1JBT%J\n5C\n", 6, [11, 12, 2, 2, 2, 3]),
-        ("0@J J\n", 3, [0, 1, 2]),  # a space between DIF values
+        ("0A J J\n", 3, [1, 2, 3]),  # a space between DIF values
         ("0A1T2\n", 22, [11] * 22),  # a two-digit DUP count
         ("0 1.0E-2-3.0E+1 +4\n", 3, [0.01, -30.0, 4.0]),  # packed AFFN with exponents
     ],
 )
 def test_jcamp_hand_written_lines(body: str, npoints: int, expected: list[float]) -> None:
-    # jcamp.parse alone reads the first as 11, 12, 1, 2, ..., the second as 0, 1, 1, fails on the
-    # third (11, 14) and reads E of the fourth as SQZ 5
+    # jcamp.parse (1.3.2) alone reads the first as 11, 1, 2, 1, 2, 2, 3 and the second as 1, 1, 2,
+    # and raises on the third (IndexError) and on the fourth (ValueError)
     from ingest.readers.jcamp import parse_jcamp
 
     text = (

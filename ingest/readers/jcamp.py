@@ -9,10 +9,11 @@ clear message.
 The SQZ/DIF arithmetic of an ASDF line is done by the PyPI package ``jcamp`` (``jcamp.parse``);
 matdb keeps its own parts around it, because the package's reader is not strict enough for an
 ingest (see :func:`_asdf_line`): ``jcamp.read`` only *prints* failed X/Y checks and length
-mismatches, has no line numbers, mis-expands DUP counts of two or more digits (``T2`` = 22) and
-DUP after an SQZ value (IndexError), and reads packed AFFN with exponents (``1.0E-2-3.0E+1``) as
-SQZ. So matdb locates the labels itself (with line numbers), tokenizes each ASDF line strictly,
-expands DUP itself (bounded by ##NPOINTS before any memory is spent), checks X and Y, applies
+mismatches, has no line numbers, and ``jcamp.parse`` mis-expands DUP counts of two or more
+digits (``T2`` = 22) and DUP after an SQZ value (IndexError), reads a DIF value before an
+absolute one as absolute, and fails on packed AFFN with exponents (``1.0E-2-3.0E+1``). So
+matdb locates the labels itself (with line numbers), tokenizes each ASDF line strictly, expands
+DUP itself (bounded by ##NPOINTS before any memory is spent), checks X and Y, applies
 XFACTOR/YFACTOR, reads AFFN with its own tokenizer, and turns every problem into a one-line
 reader error naming file, line and field.
 
@@ -215,8 +216,8 @@ def _segments(tokens: list[str], difs: list[bool]) -> list[list[str]]:
 
     ``jcamp.parse`` (1.3.2) adds a pending DIF value correctly only when another DIF character or the
     end of the text follows it: before an SQZ/AFFN value or a space it resets its DIF flag first and
-    reads the difference as an absolute value (``A1JB`` gave 11, 1, 2 instead of 11, 12, 2; ``@J J``
-    0, 1, 1 instead of 0, 1, 2). Each segment therefore ends with its DIF run and starts with an
+    reads the difference as an absolute value (``A1JB`` gave 11, 1, 2 instead of 11, 12, 2; ``A J J``
+    1, 1, 2 instead of 1, 2, 3). Each segment therefore ends with its DIF run and starts with an
     absolute value, so segments decode independently.
     """
     segs: list[list[str]] = [[]]
@@ -243,10 +244,11 @@ def _asdf_line(line_no: int, s: str, path: Path, max_values: int) -> tuple[list[
     it was written as a DIF (difference) token.
 
     matdb tokenizes the line and expands DUP counts itself: ``jcamp.parse`` (1.3.2) repeats the
-    text back to the last DIF character, so ``A1T2`` (11 repeated 22 times) came out as 11, 14 and
-    ``@T`` raised IndexError. With DUP expanded, each token is one value and ``jcamp.parse`` decodes
-    SQZ (absolute) and DIF (relative to the value before it) exactly. More than ``max_values`` values
-    is refused before the expansion, so a tiny file cannot claim millions of repeats.
+    text back to the last DIF character, so ``AJT2`` (1, then +1 repeated 22 times) came out as
+    1, 2, 14 and ``A1T2`` (11 repeated 22 times) raised IndexError. With DUP expanded, each token
+    is one value and ``jcamp.parse`` decodes SQZ (absolute) and DIF (relative to the value before
+    it) exactly (split by :func:`_segments`). More than ``max_values`` values is refused before the
+    expansion, so a tiny file cannot claim millions of repeats.
     """
     tokens: list[str] = []
     pos, last_dup = 0, False
