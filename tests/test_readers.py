@@ -6,6 +6,7 @@ Fixtures live in tests/data/readers/ (all synthetic and labelled so: provenance 
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -199,6 +200,158 @@ def test_jcamp_xypoints() -> None:
     x, _ = data.axes["wavelength"]
     assert x.shape == (41,) and x[0] == 760.0 and x[-1] == 840.0
     assert data.values[20] == pytest.approx(950.0)  # 800 nm: 50 + 900
+
+
+# JCAMP-DX 4.24 ASDF (McDonald & Wilks, Appl. Spectrosc. 42 (1988) 151): the leading digit of a
+# value and its sign become one character. SQZ (absolute value) @ A-I = 0..9, a-i = -1..-9; DIF
+# (difference to the value before) % J-R = 0..9, j-r = -1..-9; DUP (repeat count of the value
+# before, the value itself included) S-Z s = 1..9. In DIF form each line after the first starts
+# with a Y-check: the X and the absolute Y of the last point of the line before.
+SQZ = ("@ABCDEFGHI", "abcdefghi")
+DIF = ("%JKLMNOPQR", "jklmnopqr")
+
+
+def asdf_value(v: int, table: tuple[str, str]) -> str:
+    s = str(abs(v))
+    return (table[0][int(s[0])] if v >= 0 else table[1][int(s[0]) - 1]) + s[1:]
+
+
+def with_dup(tokens: list[str]) -> list[str]:
+    out = []
+    for tok, group in itertools.groupby(tokens):
+        k = str(len(list(group)))
+        out.append(tok if k == "1" else tok + "STUVWXYZs"[int(k[0]) - 1] + k[1:])
+    return out
+
+
+def jcamp_encode(y: list[int], form: str, per_line: int = 10, final_check: bool = False,
+                 xfactor: float = 1.0, yfactor: float = 1.0, head: str = "") -> str:
+    """A JCAMP-DX file with X = 0, 1, ... (written / xfactor) and Y = y (x yfactor) in ``form``."""
+    lines, i, prev_dif = [], 0, False
+    while i < len(y):
+        start = i - 1 if prev_dif else i  # the Y-check repeats the point before
+        new = y[i : i + per_line]
+        i += len(new)
+        pts = y[start:i]
+        if form == "affn":
+            body = " " + " ".join(str(v) for v in pts)
+        elif form.startswith("sqz"):
+            toks = [asdf_value(v, SQZ) for v in pts]
+            body = "".join(with_dup(toks) if form == "sqzdup" else toks)
+        else:
+            toks = [asdf_value(pts[0], SQZ)] + [asdf_value(b - a, DIF) for a, b in itertools.pairwise(pts)]
+            body = "".join(with_dup(toks) if form == "difdup" else toks)
+            prev_dif = len(pts) > 1
+        lines.append(f"{round(start / xfactor)}{body}")
+    if final_check and prev_dif:
+        lines.append(f"{round((len(y) - 1) / xfactor)}{asdf_value(y[-1], SQZ)}")
+    return (
+        f"##TITLE=t\n##JCAMP-DX=4.24\n{head}##XFACTOR={xfactor}\n##YFACTOR={yfactor}\n##FIRSTX=0\n"
+        f"##LASTX={len(y) - 1}\n##NPOINTS={len(y)}\n##XYDATA=(X++(Y..Y))\n" + "\n".join(lines) + "\n##END=\n"
+    )
+
+
+ASDF_FORMS = ["affn", "sqz", "sqzdup", "dif", "difdup"]
+Y_RUNS = [0, 0, 0, 5, -7, 1234, 1234, 99, -4000, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 10, 20, 30, 40, 41, -1]
+
+
+def test_jcamp_encoder_follows_the_spec() -> None:
+    # hand-checked against the standard's tables: 1234 -> A234, -4000 -> d000; DIF 5 -> N, -12 -> j2
+    assert asdf_value(1234, SQZ) == "A234" and asdf_value(-4000, SQZ) == "d000" and asdf_value(0, SQZ) == "@"
+    assert asdf_value(5, DIF) == "N" and asdf_value(-12, DIF) == "j2" and asdf_value(0, DIF) == "%"
+    assert with_dup(["A"] * 12 + ["%", "%", "J"]) == ["AS2", "%T", "J"]
+    text = jcamp_encode([1, 2, 3, 3, 3], "difdup", per_line=3)
+    assert "\n0AJT\n2C%T\n" in text  # line 2 begins with the Y-check of point 3 (X = 2, Y = 3)
+
+
+@pytest.mark.parametrize("form", ASDF_FORMS)
+@pytest.mark.parametrize(("per_line", "final_check"), [(10, False), (10, True), (1, True), (4, False)])
+def test_jcamp_asdf_forms_give_the_encoded_array(form: str, per_line: int, final_check: bool) -> None:
+    from ingest.readers.jcamp import parse_jcamp
+
+    text = jcamp_encode(Y_RUNS, form, per_line, final_check)
+    x, y, _, _ = parse_jcamp(Path("asdf.jdx"), text)
+    np.testing.assert_array_equal(y, Y_RUNS)
+    np.testing.assert_array_equal(x, np.arange(len(Y_RUNS), dtype=float))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    runs=st.lists(
+        st.tuples(st.integers(-99_999, 99_999), st.integers(1, 14), st.sampled_from([0, 0, 1, -3, 250])),
+        min_size=1,
+        max_size=12,
+    ),
+    form=st.sampled_from(ASDF_FORMS),
+    per_line=st.integers(1, 25),
+    final_check=st.booleans(),
+)
+def test_jcamp_asdf_random_arrays(
+    runs: list[tuple[int, int, int]], form: str, per_line: int, final_check: bool
+) -> None:
+    # runs of equal values and of equal steps give DUP counts of one and two digits
+    from ingest.readers.jcamp import parse_jcamp
+
+    y = [start + step * k for start, count, step in runs for k in range(count)]
+    _, got, _, _ = parse_jcamp(Path("r.jdx"), jcamp_encode(y, form, per_line, final_check))
+    np.testing.assert_array_equal(got, y)
+
+
+def test_jcamp_asdf_file_with_factors_and_sample(tmp_path: Path) -> None:
+    head = "##DATA TYPE=UV/VIS SPECTRUM\n##XUNITS=NANOMETERS\n##YUNITS=ABSORBANCE\n##$SAMPLE=s1\n"
+    p = write(tmp_path, "difdup.jdx", jcamp_encode(Y_RUNS, "difdup", 8, True, 0.5, 0.001, head))
+    assert "\n14I9" in p.read_text()  # line 2: X = 7 / XFACTOR, Y-check = point 7 (99)
+    (a,) = arrays(read_file(p))
+    data = load_array(a, tmp_path)
+    np.testing.assert_array_equal(data.values, np.asarray(Y_RUNS) * 0.001)
+    assert data.axes["wavelength"][1] == "nm" and data.axes["wavelength"][0][-1] == len(Y_RUNS) - 1
+
+
+@pytest.mark.parametrize(
+    ("body", "npoints", "expected"),
+    [
+        # DIF followed by an absolute value in one line, DUP of an SQZ value, a final Y-check line
+        ("0A1JBT%J\n5C\n", 6, [11, 12, 2, 2, 2, 3]),
+        ("0A J J\n", 3, [1, 2, 3]),  # a space between DIF values
+        ("0A1T2\n", 22, [11] * 22),  # a two-digit DUP count
+        ("0 1.0E-2-3.0E+1 +4\n", 3, [0.01, -30.0, 4.0]),  # packed AFFN with exponents
+    ],
+)
+def test_jcamp_hand_written_lines(body: str, npoints: int, expected: list[float]) -> None:
+    # jcamp.parse (1.3.2) alone reads the first as 11, 1, 2, 1, 2, 2, 3 and the second as 1, 1, 2,
+    # and raises on the third (IndexError) and on the fourth (ValueError)
+    from ingest.readers.jcamp import parse_jcamp
+
+    text = (
+        f"##TITLE=t\n##JCAMP-DX=5.01\n##FIRSTX=0\n##LASTX={npoints - 1}\n##NPOINTS={npoints}\n"
+        f"##XYDATA=(X++(Y..Y))\n{body}##END=\n"
+    )
+    _, y, _, _ = parse_jcamp(Path("h.jdx"), text)
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (lambda t: t.replace("\n7D%", "\n7E%"), r"line 11, field 'XYDATA'.*Y-check failed.*Y = 5 .* ended with 4"),
+        (lambda t: t.replace("\n7D%\n", "\n"), r"line 11, field 'XYDATA'.*X = 8 .* does not match point 8"),
+        (lambda t: t.replace("\n3B%", "\n3B~"), r"line 10, field 'XYDATA'.*unexpected character '~'"),
+        (lambda t: t.replace("\n3B%", "\n3S"), r"line 10, field 'XYDATA'.*DUP count 'S' does not follow a Y"),
+        (lambda t: t.replace("\n3B%", "\n3K%"), r"line 10, field 'XYDATA'.*must be absolute"),
+        (lambda t: t.replace("\n3B%", "\n3B?"), r"line 10, field 'XYDATA'.*missing value '\?'"),
+        (lambda t: t.replace("\n8D\n", "\n8DT\n"), r"line 12, field 'XYDATA'.*DUP count 2 gives more points"),
+        (lambda t: t.replace("\n8D\n", "\n8DJ\n"), r"line 12, field 'NPOINTS'.*more points than ##NPOINTS"),
+        (lambda t: t.replace("\n7D%\n8D\n", "\n"), r"line 10, field 'NPOINTS'.*has 8 points but ##NPOINTS= says 9"),
+    ],
+)
+def test_jcamp_corrupt_asdf_is_one_located_error(tmp_path: Path, edit, pattern: str) -> None:
+    text = jcamp_encode([0, 1, 2, 2, 2, 3, 4, 4, 4], "difdup", per_line=4, final_check=True)
+    # lines 9-12, hand-checked: 0 1 2 2 | Y-check 2, 2 3 4 4 | Y-check 4, 4 | final Y-check 4
+    assert "\n0@JT%\n3B%JT%\n7D%\n8D\n" in text
+    p = write(tmp_path, "bad.jdx", edit(text))
+    with pytest.raises(IngestError, match=pattern) as info:
+        read_file(p)
+    assert str(p) in str(info.value) and "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -469,10 +622,15 @@ TLIS_HEAD = '# matdb-tlis: 1\n# mode: pl\n# sample: s1\n# family: FAMAPbI3\n# pa
             r"line 8.*XYDATA has 3 points but ##NPOINTS= says 5",
         ),
         (
-            "asdf.jdx",
+            "asdf.dx",
+            "##TITLE=t\n##JCAMP-DX=4.24\n##XYPOINTS=(XY..XY)\n1@A\n##END=\n",
+            r"line 4.*ASDF compression.*only supported in ##XYDATA",
+        ),
+        (
+            "dupbomb.jdx",
             "##TITLE=t\n##JCAMP-DX=4.24\n##FIRSTX=1\n##LASTX=2\n##NPOINTS=2\n"
-            "##XYDATA=(X++(Y..Y))\n1@A\n##END=\n",
-            r"line 7.*ASDF compression",
+            "##XYDATA=(X++(Y..Y))\n1As999999999\n##END=\n",
+            r"line 7.*DUP count 9999999999 gives more points than ##NPOINTS",
         ),
         (
             "odd.dx",

@@ -44,8 +44,8 @@ SUPPORTED: dict[str, str] = {
     "headers via a mapping file",
     "xy": ".xy, .xye, .dat — pXRD pattern (2θ/degree, intensity[, esd]); needs "
     "'# wavelength: 1.5406 angstrom'",
-    "jcamp": ".jdx, .dx, .jcamp — JCAMP-DX 4.24/5.x spectrum, ##XYDATA=(X++(Y..Y)) or "
-    "##XYPOINTS=(XY..XY), AFFN",
+    "jcamp": ".jdx, .dx, .jcamp — JCAMP-DX 4.24/5.x single-block spectrum, ##XYDATA=(X++(Y..Y)) "
+    "in AFFN or compressed ASDF (SQZ/DIF/DUP), or ##XYPOINTS=(XY..XY) in AFFN",
     "structure": ".cif, POSCAR/CONTCAR (by name), .vasp, .extxyz, .xyz — crystal structure",
     "tlis_folder": "a folder with matdb-watch.yaml (written by `matdb watch`): one spectrum per file — OceanView "
     "tab-separated text export or two-column CSV/TXT — or one growing TLIS matrix CSV; see readers/spectrometer.py",

@@ -1,9 +1,21 @@
 """Reader for JCAMP-DX spectra (.jdx, .dx, .jcamp), versions 4.24 and 5.x, single block.
 
-Supported data tables: ``##XYDATA=(X++(Y..Y))`` and ``##XYPOINTS=(XY..XY)`` in AFFN (free-format
-decimal numbers, also "packed" numbers where a sign separates values). ASDF compression
-(SQZ/DIF/DUP characters), multi-block files (``##BLOCKS``) and ``##NTUPLES`` are rejected with a
-clear message. No third-party JCAMP library is used.
+Supported data tables: ``##XYDATA=(X++(Y..Y))`` in AFFN (free-format decimal numbers, also
+"packed" numbers where a sign separates values) or ASDF (the compressed forms instruments write:
+SQZ, DIF and DUP characters, with the DIF Y-check value), and ``##XYPOINTS=(XY..XY)`` in AFFN.
+Multi-block files (``##BLOCKS``), ``##NTUPLES`` and ASDF in ``##XYPOINTS`` are rejected with a
+clear message.
+
+The SQZ/DIF arithmetic of an ASDF line is done by the PyPI package ``jcamp`` (``jcamp.parse``);
+matdb keeps its own parts around it, because the package's reader is not strict enough for an
+ingest (see :func:`_asdf_line`): ``jcamp.read`` only *prints* failed X/Y checks and length
+mismatches, has no line numbers, and ``jcamp.parse`` mis-expands DUP counts of two or more
+digits (``T2`` = 22) and DUP after an SQZ value (IndexError), reads a DIF value before an
+absolute one as absolute, and fails on packed AFFN with exponents (``1.0E-2-3.0E+1``). So
+matdb locates the labels itself (with line numbers), tokenizes each ASDF line strictly, expands
+DUP itself (bounded by ##NPOINTS before any memory is spent), checks X and Y, applies
+XFACTOR/YFACTOR, reads AFFN with its own tokenizer, and turns every problem into a one-line
+reader error naming file, line and field.
 
 Which sample a spectrum belongs to comes from private labels (``##$SAMPLE=``, ``##$FAMILY=``,
 ``##$PARAMS={"x": 0.8}``), ``$$ sample: ...`` comments or a sidecar ``<file>.meta.yaml``.
@@ -15,6 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jcamp as _jcamp  # PyPI "jcamp" (no type stubs): decodes SQZ/DIF values of one line
 import numpy as np
 
 from ingest.limits import DEFAULT, Limits, check_count
@@ -26,6 +39,14 @@ from matdb.units import UnitError, parse_unit
 _NUM = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _SEPS = re.compile(r"[\s,;]+")
 _ASDF = re.compile(r"[@A-DF-Za-df-s%]")  # SQZ @A-I a-i, DIF % J-R j-r, DUP S-Z s (not e/E)
+#: One token of an ASDF line: separators, a DUP count (S-Z s for 1-9, more digits may follow), or a
+#: value: AFFN/PAC number, SQZ (@A-I a-i) or DIF (% J-R j-r) leading character with its digits.
+_ASDF_TOKEN = re.compile(
+    r"(?P<sep>[\s,;]+)|(?P<dup>[S-Zs]\d*)"
+    r"|(?P<val>[@A-Ia-i%J-Rj-r+-]?(?:\d+\.?\d*|\.\d+)|[@A-Ia-i%J-Rj-r])"
+)
+_DIF_CHARS = frozenset("%JKLMNOPQRjklmnopqr")
+_DUP_COUNT = {c: i for i, c in enumerate("STUVWXYZs", start=1)}
 
 #: JCAMP-DX unit names -> pint units.
 X_UNITS = {
@@ -175,8 +196,8 @@ def _tokens(line_no: int, s: str, path: Path, table: str) -> list[float]:
             raise fail(f"missing value '?' in {table}", path, line=line_no, field=table)
         if _ASDF.search(rest):
             raise fail(
-                f"{table} uses ASDF compression (SQZ/DIF/DUP), which is not supported; "
-                "export the spectrum as AFFN (plain numbers)",
+                f"{table} uses ASDF compression (SQZ/DIF/DUP), which is only supported in "
+                "##XYDATA=(X++(Y..Y)); export the table as AFFN (plain numbers)",
                 path,
                 line=line_no,
                 field=table,
@@ -188,6 +209,123 @@ def _tokens(line_no: int, s: str, path: Path, table: str) -> list[float]:
     if not all(np.isfinite(vals)):
         raise fail(f"value out of range in {table}", path, line=line_no, field=table)
     return vals
+
+
+def _segments(tokens: list[str], difs: list[bool]) -> list[list[str]]:
+    """Split a line's tokens after each DIF value that an absolute value follows.
+
+    ``jcamp.parse`` (1.3.2) adds a pending DIF value correctly only when another DIF character or the
+    end of the text follows it: before an SQZ/AFFN value or a space it resets its DIF flag first and
+    reads the difference as an absolute value (``A1JB`` gave 11, 1, 2 instead of 11, 12, 2; ``A J J``
+    1, 1, 2 instead of 1, 2, 3). Each segment therefore ends with its DIF run and starts with an
+    absolute value, so segments decode independently.
+    """
+    segs: list[list[str]] = [[]]
+    for i, tok in enumerate(tokens):
+        if i and difs[i - 1] and not difs[i]:
+            segs.append([])
+        segs[-1].append(tok)
+    return segs
+
+
+def _decode(seg: list[str]) -> list[float]:
+    """The values of tokens (first one absolute) by ``jcamp.parse``."""
+    # Unsigned AFFN numbers need a separator: ',' is one for jcamp.parse (a space would end a DIF run).
+    text = "".join("," + tok if tok[0] in "0123456789." else tok for tok in seg)
+    if _jcamp.is_scientific_notation(text):
+        # jcamp would read SQZ E/e (5/-5) of e.g. "-12E5" (PAC -12, SQZ 55) as an exponent; a text
+        # it takes for one float has no DIF value, so its tokens decode one by one.
+        return [float(v) for tok in seg for v in _jcamp.parse(tok)]
+    return [float(v) for v in _jcamp.parse(text)]
+
+
+def _asdf_line(line_no: int, s: str, path: Path, max_values: int) -> tuple[list[float], list[bool]]:
+    """The values of one ASDF ``(X++(Y..Y))`` line (X first, DUP expanded) and, per value, whether
+    it was written as a DIF (difference) token.
+
+    matdb tokenizes the line and expands DUP counts itself: ``jcamp.parse`` (1.3.2) repeats the
+    text back to the last DIF character, so ``AJT2`` (1, then +1 repeated 22 times) came out as
+    1, 2, 14 and ``A1T2`` (11 repeated 22 times) raised IndexError. With DUP expanded, each token
+    is one value and ``jcamp.parse`` decodes SQZ (absolute) and DIF (relative to the value before
+    it) exactly (split by :func:`_segments`). More than ``max_values`` values is refused before the
+    expansion, so a tiny file cannot claim millions of repeats.
+    """
+    tokens: list[str] = []
+    pos, last_dup = 0, False
+    while pos < len(s):
+        m = _ASDF_TOKEN.match(s, pos)
+        if m is None:
+            bad = s[pos]
+            if bad == "?":
+                raise fail("missing value '?' in XYDATA", path, line=line_no, field="XYDATA")
+            raise fail(
+                f"unexpected character '{bad}' in ASDF XYDATA (at column {pos + 1}); the compressed "
+                "data are corrupt",
+                path,
+                line=line_no,
+                field="XYDATA",
+            )
+        pos = m.end()
+        if m.group("sep"):
+            continue
+        dup = m.group("dup")
+        if dup:
+            if len(tokens) < 2 or last_dup:  # a DUP repeats a Y value, never the X
+                raise fail(
+                    f"DUP count '{dup}' does not follow a Y value (at column {m.start() + 1}); the "
+                    "compressed data are corrupt",
+                    path,
+                    line=line_no,
+                    field="XYDATA",
+                )
+            count = int(str(_DUP_COUNT[dup[0]]) + dup[1:])
+            if len(tokens) + count - 1 > max_values:
+                raise fail(
+                    f"DUP count {count} gives more points than ##NPOINTS= allows",
+                    path,
+                    line=line_no,
+                    field="XYDATA",
+                )
+            tokens.extend([tokens[-1]] * (count - 1))
+            last_dup = True
+            continue
+        tokens.append(m.group("val"))
+        last_dup = False
+        if len(tokens) > max_values:
+            raise fail(
+                "XYDATA has more points than ##NPOINTS= says", path, line=line_no, field="NPOINTS"
+            )
+    difs = [tok[0] in _DIF_CHARS for tok in tokens]
+    if difs and difs[0]:
+        raise fail("the X value of an XYDATA line is a DIF value", path, line=line_no, field="XYDATA")
+    if len(difs) > 1 and difs[1]:
+        raise fail(
+            "the first Y value of an XYDATA line must be absolute (SQZ or AFFN), not a DIF "
+            "difference; the compressed data are corrupt",
+            path,
+            line=line_no,
+            field="XYDATA",
+        )
+    try:
+        vals = [v for seg in _segments(tokens, difs) for v in _decode(seg)]
+    except Exception as e:  # jcamp.parse raises bare Exception, ValueError and IndexError
+        raise fail(
+            f"cannot decode the ASDF XYDATA line ({e}); the compressed data are corrupt",
+            path,
+            line=line_no,
+            field="XYDATA",
+        ) from None
+    if len(vals) != len(tokens):
+        raise fail(
+            f"cannot decode the ASDF XYDATA line ({len(tokens)} values written, "
+            f"{len(vals)} decoded); the compressed data are corrupt",
+            path,
+            line=line_no,
+            field="XYDATA",
+        )
+    if not all(np.isfinite(vals)):
+        raise fail("value out of range in XYDATA", path, line=line_no, field="XYDATA")
+    return vals, difs
 
 
 def _unit(ldrs: dict[str, Any], label: str, table: dict[str, str], path: Path, default: str) -> str:
@@ -237,10 +375,15 @@ def parse_jcamp(
         check_count(n, "spectrum_points", f"##NPOINTS={n}", limits, file=path, line=ldrs["NPOINTS"][1])
         delta = (last - first) / (n - 1) if n > 1 else 0.0
         ys: list[float] = []
+        asdf = any(_ASDF.search(s) for _, s in rows)
+        prev_dif = False  # the previous ASDF line ended with a DIF value: this line starts with its Y-check
         for ln, s in rows:
-            vals = _tokens(ln, s, path, "XYDATA")
-            check_count(len(ys) + len(vals) - 1, "spectrum_points", "the spectrum has too many points",
-                        limits, file=path, line=ln)
+            if asdf:
+                vals, difs = _asdf_line(ln, s, path, n - len(ys) + 2)
+            else:
+                vals, difs = _tokens(ln, s, path, "XYDATA"), []
+                check_count(len(ys) + len(vals) - 1, "spectrum_points", "the spectrum has too many points",
+                            limits, file=path, line=ln)
             if len(vals) < 2:
                 raise fail(
                     "an XYDATA line needs an X value followed by Y values",
@@ -248,16 +391,30 @@ def parse_jcamp(
                     line=ln,
                     field="XYDATA",
                 )
-            expect = first + len(ys) * delta
+            new = vals[1:]
+            index = len(ys)  # the point the line's X belongs to
+            if prev_dif and ys:
+                # DIF form (JCAMP-DX 4.24): the last Y of a line is repeated as the first Y of the next
+                if abs(new[0] - ys[-1]) > 1e-9 * max(1.0, abs(ys[-1])):
+                    raise fail(
+                        f"Y-check failed: the line starts with Y = {new[0]:g} but the previous line "
+                        f"ended with {ys[-1]:g}; the compressed data are corrupt",
+                        path,
+                        line=ln,
+                        field="XYDATA",
+                    )
+                new, index = new[1:], index - 1
+            expect = first + index * delta
             if n > 1 and abs(vals[0] * xf - expect) > 0.5 * abs(delta) + 1e-9 * abs(expect):
                 raise fail(
                     f"X = {vals[0] * xf:g} at the start of the line does not match point "
-                    f"{len(ys) + 1} (expected {expect:g}); points may be missing",
+                    f"{index + 1} (expected {expect:g}); points may be missing",
                     path,
                     line=ln,
                     field="XYDATA",
                 )
-            ys.extend(vals[1:])
+            ys.extend(new)
+            prev_dif = bool(difs) and difs[-1]
         if len(ys) != n:
             raise fail(
                 f"XYDATA has {len(ys)} points but ##NPOINTS= says {n}; the file may be truncated",
