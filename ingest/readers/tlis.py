@@ -88,6 +88,22 @@ def _floats(
     return cell_floats(cells, rows, names, path)
 
 
+#: The last run parsed: (file, its text) -> its data rows as floats. An ingest reads a run twice -
+#: once for the document, once more when the document's array is loaded - and the second read of the
+#: same text needs no second parse. Only successful parses are kept (an error is found again).
+_LAST: tuple[str, str, np.ndarray] | None = None
+
+
+def _matrix_cached(parts: _Lines, expected: int, names: list[str], path: Path, text: str) -> np.ndarray:
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] == str(path) and last[2].shape[1] == expected and last[1] == text:
+        return last[2].copy()
+    arr = _matrix(parts, expected, names, path)
+    _LAST = (str(path), text, arr.copy())
+    return arr
+
+
 def _matrix(parts: _Lines, expected: int, names: list[str], path: Path) -> np.ndarray:
     """The data rows as an (n_rows, expected) float array (see :func:`ingest.readers._csv.float_rows`)."""
 
@@ -185,7 +201,7 @@ def parse_run(
                     f"the run has {n - 1} time points x {len(parts.rows)} wavelengths", limits, file=path)
         names = ["wavelength_nm"] + [f"time {h}" for h in parts.header[1:]]
         times = _floats([parts.header[1:]], [(parts.header_line, "")], names[1:], path)[0] * factor
-        arr = _matrix(parts, n, names, path)
+        arr = _matrix_cached(parts, n, names, path, text)
         wl, values = arr[:, 0], arr[:, 1:].T.copy()
         _check_axes(
             times, wl, path, time_line=parts.header_line, wl_lines=[ln for ln, _ in parts.rows]
@@ -210,7 +226,7 @@ def parse_run(
         wcol, vcol = cols.index("wavelength_nm"), cols.index("value")
         check_count(len(parts.rows), "spectrum_points", f"the run has {len(parts.rows)} points", limits,
                     file=path)
-        arr = _matrix(parts, len(cols), parts.header, path)
+        arr = _matrix_cached(parts, len(cols), parts.header, path, text)
         t_all, w_all, v_all = arr[:, tcol] * factor, arr[:, wcol], arr[:, vcol]
         times, ti = np.unique(t_all, return_inverse=True)
         wl, wi = np.unique(w_all, return_inverse=True)
