@@ -857,6 +857,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
     ids: dict[str, int] = {}
     # compositions already checked in this table (rows repeat them): family, params -> checked
     checked_comps: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+    proc_params = process_columns()
     for line, cells_raw in raw.rows:
         cells = [_cell(c) for c in cells_raw]
         if not any(c is not None for c in cells):
@@ -950,7 +951,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
             v = get(col)
             if v is None:
                 continue
-            p = process_columns()[col.name]
+            p = proc_params[col.name]
             if p.categorical:
                 process[col.name] = str(v)
                 continue
