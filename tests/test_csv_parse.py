@@ -123,6 +123,8 @@ def test_random_matrices_round_trip(matrix: list[list[float]]) -> None:
         "a,b\n1,2\r3,4\n",  # a lone carriage return ends a row
         "a,b\n# not a comment after the header,x\n",
         "a\n1\n2\n",
+        "a\n1\n\r\n2\n",  # a blank row ending in CR LF after an LF row: [] as the csv module gives
+        "a\r\n1\r\n\r\n2\r\n",
         "a,b\n",
         "a,b\n1,\n,2\n",
     ],

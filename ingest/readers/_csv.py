@@ -163,7 +163,7 @@ def csv_rows(text: str, path: Path, first_line: int = 1) -> Iterator[tuple[int, 
 def _n_lines(body: str) -> int | None:
     """The number of lines of ``body`` if pyarrow and :mod:`csv` split it into the same rows with
     the same cells (no quotes, blank lines or lone ``\r``), else None."""
-    if '"' in body or "\n\n" in body or body.startswith(("\n", "\r\n")) or "\r\n\r\n" in body:
+    if '"' in body or "\n\n" in body or "\n\r\n" in body or body.startswith(("\n", "\r\n")):
         return None
     if "\r" in body and body.count("\r") != body.count("\r\n"):
         return None
