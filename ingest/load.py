@@ -51,14 +51,11 @@ _OPTIONAL_FIELDS = frozenset({"inferred", "inferred_reason", "outcome", "sample"
 
 
 def _without_defaults(obj: Any) -> Any:
-    # scalars are returned as they are without a call per leaf (this runs for every loaded record)
     if isinstance(obj, dict):
-        if _OPTIONAL_FIELDS.isdisjoint(obj):
-            return {k: _without_defaults(v) if isinstance(v, (dict, list)) else v for k, v in obj.items()}
-        return {k: _without_defaults(v) if isinstance(v, (dict, list)) else v for k, v in obj.items()
+        return {k: _without_defaults(v) for k, v in obj.items()
                 if not (k in _OPTIONAL_FIELDS and (v is None or v is False))}
     if isinstance(obj, list):
-        return [_without_defaults(v) if isinstance(v, (dict, list)) else v for v in obj]
+        return [_without_defaults(v) for v in obj]
     return obj
 
 
