@@ -13,7 +13,8 @@ For each, three timings in the same run:
 
 - ``end_to_end_s``: ``ingest_paths`` of the file into an empty database (read + validate + write).
 - ``write_s``: the write path alone - a prepared document to committed rows
-  (``load_prepared`` in one transaction, commit included).
+  (``load_prepared`` in one transaction, commit included). ``read_s``, ``prepare_s`` and
+  ``write_s`` run with the cyclic GC paused, as ``ingest_paths`` runs them.
 - ``plain_read_s``: the fastest plain reader of the same input - ``pyarrow.csv.read_csv`` of the file
   (its leading ``#`` header lines skipped; for a reflectance run also of its reference file).
 - ``raw_s``: the raw driver inserting exactly the rows matdb wrote (read back from matdb's tables,
@@ -53,7 +54,7 @@ import numpy as np
 
 import matdb
 from ingest.load import load_prepared
-from ingest.pipeline import ingest_paths
+from ingest.pipeline import _gc_paused, ingest_paths
 from ingest.readers import read_file
 from ingest.validate import prepare
 from matdb.models import Base
@@ -350,14 +351,16 @@ def measure(backend: _Backend, path: Path, repeats: int) -> dict[str, Any]:
     """Timings of one file on one backend (see the module docstring)."""
     from ingest.pipeline import _sha256
 
-    t0 = time.perf_counter()
-    doc = read_file(path)
-    t_read = time.perf_counter() - t0
+    with _gc_paused():  # as ingest_paths reads, validates and writes a file
+        t0 = time.perf_counter()
+        doc = read_file(path)
+        t_read = time.perf_counter() - t0
     with _db(backend.fresh()) as d:
         fams, qs = d.families(), d.quantities()
-    t0 = time.perf_counter()
-    prep = prepare(doc, str(path), known_families=fams, known_quantities=qs)
-    t_prepare = time.perf_counter() - t0
+    with _gc_paused():
+        t0 = time.perf_counter()
+        prep = prepare(doc, str(path), known_families=fams, known_quantities=qs)
+        t_prepare = time.perf_counter() - t0
     sha = _sha256(str(path))
 
     urls: list[str] = []
@@ -367,7 +370,7 @@ def measure(backend: _Backend, path: Path, repeats: int) -> dict[str, Any]:
         urls.append(url)
         with _db(url) as d:
             t = time.perf_counter()
-            with d.transaction() as s:
+            with _gc_paused(), d.transaction() as s:
                 summary = load_prepared(s, prep, sha256=sha)
             dt = time.perf_counter() - t
         if summary.status != "added":
