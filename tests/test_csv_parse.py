@@ -153,3 +153,18 @@ def test_clean_rows_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_csv, "csv_rows", no_plain_path)
     assert parse("500,1,2\n501,3,4\n").tolist() == [[500, 1, 2], [501, 3, 4]]
     assert list(_csv.table_rows("a,b\n1,2\n3,4\n", PATH)) == [(1, ["a", "b"]), (2, ["1", "2"]), (3, ["3", "4"])]
+
+
+def test_tlis_second_read_of_the_same_text_is_an_independent_copy(tmp_path: Path) -> None:
+    from ingest.readers import tlis
+
+    head = "# matdb-tlis: 1\n# mode: pl\n# sample: s1\nwavelength_nm,0,1\n"
+    run = tmp_path / "run.csv"
+    text = head + "500,1,2\n501,3,4\n"
+    run.write_text(text)
+    first = tlis.parse_run(run, text)
+    first[2][:] = -1.0  # a caller changing its values does not change the next read's
+    second = tlis.parse_run(run, text)
+    assert second[2].tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    with pytest.raises(IngestError, match=r"line 6 has 2 values, expected 3"):
+        tlis.parse_run(run, head + "500,1,2\n501,3\n")  # other text: parsed (and refused) anew
