@@ -141,10 +141,35 @@ def _amount(c: _Collector, spec: Any, rec: str, fld: str) -> tuple[float | None,
         return None, None
 
 
+#: A checked composition: family slug and parameters (each with its repr, so 0.0 and -0.0 differ).
+_CompKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
 def _composition(c: _Collector, families: dict[str, fam.Family], slug: str | None,
-                 params: dict[str, float] | None, rec: str) -> dict[str, Any] | None:
+                 params: dict[str, float] | None, rec: str,
+                 cache: dict[_CompKey, dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The canonical composition of a record; ``cache`` keeps the ones already checked in this
+    document (a table repeats compositions), each returned as a fresh copy."""
     if slug is None or params is None:
         return None
+    if cache is None:
+        return _composition_of(c, families, slug, params, rec)
+    key = (slug, tuple((k, repr(v)) for k, v in params.items()))
+    hit = cache.get(key)
+    if hit is None:
+        got = _composition_of(c, families, slug, params, rec)
+        if got is None:
+            return None
+        cache[key] = hit = got
+    return {
+        **hit,
+        "params": dict(hit["params"]),
+        "composition": {k: dict(v) for k, v in hit["composition"].items()},
+    }
+
+
+def _composition_of(c: _Collector, families: dict[str, fam.Family], slug: str,
+                    params: dict[str, float], rec: str) -> dict[str, Any] | None:
     try:
         family = families.get(slug) or fam.get_family(slug)
     except fam.CompositionError as exc:
@@ -181,6 +206,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
     p = Prepared(file=str(file), base_dir=path.parent)
     families = dict(known_families or {})
     quantities = dict(known_quantities or {})
+    comp_cache: dict[_CompKey, dict[str, Any]] = {}
 
     # sources
     srcs = ([doc.source] if doc.source else []) + list(doc.sources)
@@ -250,7 +276,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         if sy.id in seen:
             c.add(f"duplicate synthesis id '{sy.id}' in this file", rec, "id")
         seen.add(sy.id)
-        comp = _composition(c, families, sy.family, sy.params, rec)
+        comp = _composition(c, families, sy.family, sy.params, rec, comp_cache)
         mill = sy.mill
         hz, rpm = _freq(c, mill.frequency if mill else None, rec, "mill.frequency")
         steps = []
@@ -313,7 +339,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
             c.add(f"duplicate sample id '{sa.id}' in this file", rec, "id")
         seen.add(sa.id)
         sample_ids.add(sa.id)
-        comp = _composition(c, families, sa.family, sa.params, rec) if sa.family else None
+        comp = _composition(c, families, sa.family, sa.params, rec, comp_cache) if sa.family else None
         syn = synth_by_id.get(sa.synthesis) if sa.synthesis else None
         process: dict[str, Any] = {}
         if syn is not None:
@@ -365,7 +391,7 @@ def prepare(doc: R.Document, file: str | Path, *, known_families: dict[str, fam.
         if key in seen:
             c.add(f"duplicate measurement id '{key}' in this file", rec, "id")
         seen.add(key)
-        comp = _composition(c, families, me.family, me.params, rec) if me.family else None
+        comp = _composition(c, families, me.family, me.params, rec, comp_cache) if me.family else None
         conditions: dict[str, Any] = {}
         for ck, cv in me.conditions.items():
             if ck in vocabulary.QUANTITIES or ck in quantities:

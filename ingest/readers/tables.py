@@ -53,10 +53,8 @@ DOI (kind publication) or else by source_key / file stem (kind notebook).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import math
 import re
@@ -69,6 +67,7 @@ from pydantic import ValidationError
 
 from ingest.errors import IngestError
 from ingest.limits import DEFAULT, MB, LimitError, Limits, check_count
+from ingest.readers import _csv
 from ingest.readers._common import (
     check_composition,
     check_process,
@@ -325,17 +324,7 @@ class _Raw:
 
 def csv_rows(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
     """(first line of the row, cells) for each CSV row, with located csv errors."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise fail(f"malformed CSV: {exc}", path, line=reader.line_num) from None
-        yield start, row
-        start = reader.line_num + 1
+    return _csv.csv_rows(text, path)
 
 
 def csv_header(text: str, path: Path) -> list[str]:
@@ -351,7 +340,7 @@ def _raw_csv(text: str, path: Path, limits: Limits = DEFAULT) -> _Raw:
     header: list[str] | None = None
     hline = 0
     rows: list[tuple[int, list[Any]]] = []
-    for line, row in csv_rows(text, path):
+    for line, row in _csv.table_rows(text, path):
         check_count(len(row), "table_columns", f"line {line} has {len(row)} columns", limits, file=path,
                     line=line)
         if header is None:
@@ -866,6 +855,9 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
     samples: list[SampleRecord] = []
     measurements: list[MeasurementRecord] = []
     ids: dict[str, int] = {}
+    # compositions already checked in this table (rows repeat them): family, params -> checked
+    checked_comps: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+    proc_params = process_columns()
     for line, cells_raw in raw.rows:
         cells = [_cell(c) for c in cells_raw]
         if not any(c is not None for c in cells):
@@ -944,7 +936,13 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
                 )
             params[col.name] = value
         # families unknown here (neither built in nor given) are checked by the loader
-        params = check_composition(family, params, path, families=known.families, **_loc_kw(loc))
+        ckey = (family, tuple((k, repr(v)) for k, v in params.items()))
+        checked = checked_comps.get(ckey)
+        if checked is None:
+            checked = checked_comps[ckey] = check_composition(
+                family, params, path, families=known.families, **_loc_kw(loc)
+            )
+        params = dict(checked)
         formula = meta_value("formula")
         if formula is not None:
             _check_formula(family, params, str(formula), path, loc, known)
@@ -953,7 +951,7 @@ def read_table(path: Path, text: str | None, mapping: dict[str, Any] | None = No
             v = get(col)
             if v is None:
                 continue
-            p = process_columns()[col.name]
+            p = proc_params[col.name]
             if p.categorical:
                 process[col.name] = str(v)
                 continue

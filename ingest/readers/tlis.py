@@ -37,6 +37,7 @@ from ingest.readers._common import (
     read_text,
     standalone_document,
 )
+from ingest.readers._csv import cell_floats, data_rows, float_rows
 from ingest.records import ArrayRecord, Document
 from matdb.arrays import ArrayData
 from matdb.units import UnitError, convert
@@ -65,11 +66,7 @@ def _split(text: str, path: Path) -> _Lines:
     if i == len(lines):
         raise fail("no column header and no data after the '#' header lines", path, line=len(lines))
     header = [c.strip() for c in lines[i].split(",")]
-    rows = [
-        (j + 1, ln)
-        for j, ln in enumerate(lines[i + 1 :], start=i + 1)
-        if ln.strip() and not ln.lstrip().startswith("#")
-    ]
+    rows = data_rows(lines, i + 1)
     if not rows:
         raise fail("the run has a header but no data rows", path, line=i + 1)
     return _Lines(meta, where, header, i + 1, rows)
@@ -87,44 +84,36 @@ def is_long(header: list[str]) -> bool:
 def _floats(
     cells: list[list[str]], rows: list[tuple[int, str]], names: list[str], path: Path
 ) -> np.ndarray:
-    """Parse a ragged-checked table of text cells to floats; locate the first bad cell."""
-    try:
-        arr = np.array(cells, dtype=str).astype(float)
-    except (ValueError, OverflowError):
-        for (line, _), row in zip(rows, cells, strict=True):
-            for j, cell in enumerate(row):
-                try:
-                    float(cell)
-                except ValueError:
-                    what = "an empty cell" if not cell.strip() else f"'{cell.strip()}'"
-                    raise fail(f"{what} is not a number", path, line=line, field=names[j]) from None
-        raise  # pragma: no cover - numpy and float() agree on what is a number
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise fail(
-            f"value '{cells[r][c].strip()}' is not a finite number",
-            path,
-            line=rows[r][0],
-            field=names[c],
-        )
+    """Text cells to floats (the plain path, for the few cells of a header); locates a bad cell."""
+    return cell_floats(cells, rows, names, path)
+
+
+#: The last run parsed: (file, its text) -> its data rows as floats. An ingest reads a run twice -
+#: once for the document, once more when the document's array is loaded - and the second read of the
+#: same text needs no second parse. Only successful parses are kept (an error is found again).
+_LAST: tuple[str, str, np.ndarray] | None = None
+
+
+def _matrix_cached(parts: _Lines, expected: int, names: list[str], path: Path, text: str) -> np.ndarray:
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] == str(path) and last[2].shape[1] == expected and last[1] == text:
+        return last[2].copy()
+    arr = _matrix(parts, expected, names, path)
+    _LAST = (str(path), text, arr.copy())
     return arr
 
 
-def _cells(parts: _Lines, expected: int, path: Path) -> list[list[str]]:
-    out = []
-    for line, text in parts.rows:
-        row = text.rstrip().split(",")
-        if len(row) != expected:
-            raise fail(
-                f"line {line} has {len(row)} values, expected {expected} (as in the column header "
-                f"on "
-                f"line {parts.header_line}); the file may be truncated",
-                path,
-                line=line,
-            )
-        out.append(row)
-    return out
+def _matrix(parts: _Lines, expected: int, names: list[str], path: Path) -> np.ndarray:
+    """The data rows as an (n_rows, expected) float array (see :func:`ingest.readers._csv.float_rows`)."""
+
+    def ragged(line: int, got: int) -> str:
+        return (
+            f"line {line} has {got} values, expected {expected} (as in the column header on "
+            f"line {parts.header_line}); the file may be truncated"
+        )
+
+    return float_rows(parts.rows, expected, names, path, ragged)
 
 
 def _time_factor(meta: dict[str, Any], where: dict[str, int], path: Path) -> float:
@@ -212,7 +201,7 @@ def parse_run(
                     f"the run has {n - 1} time points x {len(parts.rows)} wavelengths", limits, file=path)
         names = ["wavelength_nm"] + [f"time {h}" for h in parts.header[1:]]
         times = _floats([parts.header[1:]], [(parts.header_line, "")], names[1:], path)[0] * factor
-        arr = _floats(_cells(parts, n, path), parts.rows, names, path)
+        arr = _matrix_cached(parts, n, names, path, text)
         wl, values = arr[:, 0], arr[:, 1:].T.copy()
         _check_axes(
             times, wl, path, time_line=parts.header_line, wl_lines=[ln for ln, _ in parts.rows]
@@ -237,7 +226,7 @@ def parse_run(
         wcol, vcol = cols.index("wavelength_nm"), cols.index("value")
         check_count(len(parts.rows), "spectrum_points", f"the run has {len(parts.rows)} points", limits,
                     file=path)
-        arr = _floats(_cells(parts, len(cols), path), parts.rows, parts.header, path)
+        arr = _matrix_cached(parts, len(cols), parts.header, path, text)
         t_all, w_all, v_all = arr[:, tcol] * factor, arr[:, wcol], arr[:, vcol]
         times, ti = np.unique(t_all, return_inverse=True)
         wl, wi = np.unique(w_all, return_inverse=True)
@@ -331,24 +320,16 @@ def _two_columns(path: Path, names: tuple[str, str], empty: str,
     with the 1-based line number of each row."""
     lines = read_text(path, limits, "spectrum_mb").splitlines()
     check_count(len(lines), "spectrum_points", f"the spectrum has {len(lines)} lines", limits, file=path)
-    rows = [
-        (i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")
-    ]
+    rows = data_rows(lines, 0)
     if rows and not _is_number(rows[0][1].split(",")[0]):
         rows = rows[1:]  # column header
     if not rows:
         raise fail(empty, path)
-    cells = []
-    for line, ln in rows:
-        row = ln.rstrip().split(",")
-        if len(row) != 2:
-            raise fail(
-                f"line {line} has {len(row)} values, expected 2 ({','.join(names)})",
-                path,
-                line=line,
-            )
-        cells.append(row)
-    return _floats(cells, rows, list(names), path), [line for line, _ in rows]
+
+    def ragged(line: int, got: int) -> str:
+        return f"line {line} has {got} values, expected 2 ({','.join(names)})"
+
+    return float_rows(rows, 2, list(names), path, ragged), [line for line, _ in rows]
 
 
 def _is_number(s: str) -> bool:
