@@ -17,14 +17,17 @@ the timeout applies.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -143,8 +146,25 @@ def _context(preload: Iterable[str]) -> Any:
         from multiprocessing import forkserver
 
         if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:  # not started yet
-            ctx.set_forkserver_preload(["__main__", __name__, *preload])  # __main__: once, not per worker
+            ctx.set_forkserver_preload([__name__, *preload])
     return ctx
+
+
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """Start a worker without it re-running the ``__main__`` script. multiprocessing makes each
+    forkserver child import the parent's ``__main__`` from its path; inside a Streamlit script run
+    that is the app itself (Streamlit installs the page script as ``__main__``), so the worker ran
+    app.py — opening the default database with the fork server's environment — before ``fn``.
+    ``fn`` is a module-level function of an importable module and needs no ``__main__``."""
+    with _lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def run_limited(fn: Callable[..., T], *args: Any, limits: WorkerLimits | None = None, preload: Iterable[str] = (),
@@ -160,7 +180,8 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: WorkerLimits | None = 
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(sender, fn, args, kwargs, limits.memory_mb), daemon=True,
                        name=f"matdb-worker-{getattr(fn, '__name__', 'fn')}")
-    proc.start()
+    with _without_main():
+        proc.start()
     sender.close()
     # the clock starts when the worker has started: imported what fn needs (see preload), which is
     # matdb's code, not the user's data

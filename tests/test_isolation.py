@@ -250,3 +250,20 @@ def test_an_uploaded_column_mapping_is_read_in_the_worker(db: matdb.Database, tm
     assert checked.summary["status"].tolist() == ["valid"], checked.errors
     with pytest.raises(IngestError, match="a mapping file is a YAML mapping"):
         ingest_.check_upload(db, [("export.csv", table)], b"- not a mapping", root=str(tmp_path))
+
+
+def test_a_worker_does_not_rerun_the_main_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a Streamlit script run ``__main__`` is the page script (app.py): a worker must not run
+    it again (it opened the default database, with the fork server's environment, before the task)."""
+    import sys
+    import types
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(1)\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    assert run_limited(os.getpid) != os.getpid()
+    assert sys.modules["__main__"] is page  # restored for the script run that started the worker
+    assert not marker.exists()
