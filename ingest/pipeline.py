@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ingest.errors import IngestError, IngestErrors, each_error
 from ingest.limits import DEFAULT, LimitError, Limits
-from ingest.load import LoadSummary, load_prepared
+from ingest.load import LoadSummary, gc_paused, load_prepared
 from ingest.validate import Prepared, prepare
 from matdb.db import Database
 
@@ -122,22 +120,6 @@ def _referenced_files(prepared: Prepared) -> set[Path]:
     return out
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while one file is read, validated or written.
-
-    A table of 20,000 rows makes a few hundred thousand records and rows that all stay alive until
-    the file is done; the collector would traverse them again and again as they pile up (a third of
-    the read time) and could free none of them. It runs again afterwards (if it was on before)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
                 mapping: dict[str, str] | None = None, limits: Limits = DEFAULT,
                 known: tuple[dict[str, Any], dict[str, Any]] | None = None,
@@ -165,7 +147,7 @@ def check_paths(db: Database | None, paths: Iterable[str | os.PathLike[str]], *,
         if on_read is not None:
             on_read(f)
         try:
-            with _gc_paused():
+            with gc_paused():
                 doc = read_file(f, mapping=mapping, families=families, quantities=quantities, limits=limits,
                                 root=root)
                 prep = prepare(doc, str(f), known_families=families, known_quantities=quantities,
@@ -229,7 +211,7 @@ def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutco
     sha = _sha256(prep.file)
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
-            with _gc_paused(), db.transaction() as s:
+            with gc_paused(), db.transaction() as s:
                 summary: LoadSummary = load_prepared(s, prep, update=update, sha256=sha)
             return FileOutcome(prep.file, summary.status, counts=dict(summary.counts))
         except IngestError as exc:

@@ -10,7 +10,7 @@ screening (saved models, campaigns with their proposals, candidate pools).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, cast
@@ -199,6 +199,25 @@ def replace_derived(db: Any, measurement_id: int, source_array_id: int, results:
 # --- removing the data of one source (the demonstration set) ------------------------------------
 
 
+
+def _delete_rows(run: Callable[[str, Any], None], mids: Sequence[int], series_ids: Sequence[int],
+                 sample_ids: Sequence[int], synth_ids: Sequence[int]) -> None:
+    """Delete measurements (with their results, arrays, structures), series (with memberships),
+    samples and syntheses (with steps and ingredients, also rows naming these samples as an
+    ingredient), in the order the foreign keys need: samples before syntheses (a sample points at
+    its synthesis), ingredients before samples. ``run(table, statement)`` executes and counts."""
+    for model in (M.Result, M.ArrayResult, M.Structure):
+        run(model.__tablename__, delete(model).where(model.measurement_id.in_(mids)))
+    run("measurement", delete(M.Measurement).where(M.Measurement.id.in_(mids)))
+    run("series_member", delete(M.SeriesMember).where(
+        M.SeriesMember.series_id.in_(series_ids) | M.SeriesMember.sample_id.in_(sample_ids)))
+    run("series", delete(M.Series).where(M.Series.id.in_(series_ids)))
+    run("synthesis_precursor", delete(M.SynthesisPrecursor).where(
+        M.SynthesisPrecursor.synthesis_id.in_(synth_ids) | M.SynthesisPrecursor.sample_id.in_(sample_ids)))
+    run("process_step", delete(M.ProcessStep).where(M.ProcessStep.synthesis_id.in_(synth_ids)))
+    run("sample", delete(M.Sample).where(M.Sample.id.in_(sample_ids)))
+    run("synthesis", delete(M.Synthesis).where(M.Synthesis.id.in_(synth_ids)))
+
 def remove_source(db: Any, source_key: str, file_names: Iterable[str] = (), *,
                   bundled_dataset: str | None = None) -> dict[str, int]:
     """Delete everything that came from the source ``source_key`` and return what was deleted:
@@ -242,17 +261,7 @@ def remove_source(db: Any, source_key: str, file_names: Iterable[str] = (), *,
         def run(name: str, stmt: Any) -> None:
             counts[name] = counts.get(name, 0) + (s.execute(stmt).rowcount or 0)
 
-        for model in (M.Result, M.ArrayResult, M.Structure):
-            run(model.__tablename__, delete(model).where(model.measurement_id.in_(mids)))
-        run("measurement", delete(M.Measurement).where(M.Measurement.id.in_(mids)))
-        run("series_member", delete(M.SeriesMember).where(
-            M.SeriesMember.series_id.in_(series_ids) | M.SeriesMember.sample_id.in_(sample_ids)))
-        run("series", delete(M.Series).where(M.Series.id.in_(series_ids)))
-        # samples before syntheses (a sample points at its synthesis), ingredients before samples
-        run("synthesis_precursor", delete(M.SynthesisPrecursor).where(M.SynthesisPrecursor.synthesis_id.in_(synth_ids)))
-        run("process_step", delete(M.ProcessStep).where(M.ProcessStep.synthesis_id.in_(synth_ids)))
-        run("sample", delete(M.Sample).where(M.Sample.id.in_(sample_ids)))
-        run("synthesis", delete(M.Synthesis).where(M.Synthesis.id.in_(synth_ids)))
+        _delete_rows(run, mids, series_ids, sample_ids, synth_ids)
         for entity, ks in keys.items():
             run("record_content", delete(M.RecordContent).where(M.RecordContent.entity == entity,
                                                                   M.RecordContent.key.in_(ks)))
@@ -409,17 +418,7 @@ def remove_records(s: Session, keys: Mapping[str, Iterable[str]]) -> dict[str, i
     def run(name: str, stmt: Any) -> None:  # a DELETE: its result is a CursorResult with a rowcount
         counts[name] = counts.get(name, 0) + (cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
 
-    for model in (M.Result, M.ArrayResult, M.Structure):
-        run(model.__tablename__, delete(model).where(model.measurement_id.in_(mids)))
-    run("measurement", delete(M.Measurement).where(M.Measurement.id.in_(mids)))
-    run("series_member", delete(M.SeriesMember).where(
-        M.SeriesMember.series_id.in_(series_ids) | M.SeriesMember.sample_id.in_(sample_ids)))
-    run("series", delete(M.Series).where(M.Series.id.in_(series_ids)))
-    run("synthesis_precursor", delete(M.SynthesisPrecursor).where(
-        M.SynthesisPrecursor.synthesis_id.in_(synth_ids) | M.SynthesisPrecursor.sample_id.in_(sample_ids)))
-    run("process_step", delete(M.ProcessStep).where(M.ProcessStep.synthesis_id.in_(synth_ids)))
-    run("sample", delete(M.Sample).where(M.Sample.id.in_(sample_ids)))
-    run("synthesis", delete(M.Synthesis).where(M.Synthesis.id.in_(synth_ids)))
+    _delete_rows(run, mids, series_ids, sample_ids, synth_ids)
     for entity, ks in keys.items():
         run("record_content", delete(M.RecordContent).where(M.RecordContent.entity == entity,
                                                               M.RecordContent.key.in_(sorted(ks))))

@@ -6,12 +6,12 @@ import gc
 
 import pytest
 
-from ingest.pipeline import _gc_paused
+from ingest.load import gc_paused
 
 
 def test_gc_paused_and_restored_even_on_error() -> None:
     assert gc.isenabled()
-    with pytest.raises(ValueError), _gc_paused():
+    with pytest.raises(ValueError), gc_paused():
         assert not gc.isenabled()
         raise ValueError("a reader failed")
     assert gc.isenabled()
@@ -20,7 +20,7 @@ def test_gc_paused_and_restored_even_on_error() -> None:
 def test_gc_left_off_if_it_was_off() -> None:
     gc.disable()
     try:
-        with _gc_paused():
+        with gc_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     finally:
