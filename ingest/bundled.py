@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ingest.errors import IngestError
 from ingest.limits import DEFAULT, Limits
 from ingest.load import LoadSummary, load_prepared
-from ingest.pipeline import CONFLICT_RETRIES, FileOutcome, IngestReport, _sha256, check_paths
+from ingest.pipeline import CONFLICT_RETRIES, FileOutcome, IngestReport, _sha256, check_paths, is_retryable
 from ingest.validate import Prepared
 from matdb import store
 from matdb.db import Database
@@ -130,8 +130,7 @@ def refresh(db: Database, dataset: str, paths: Iterable[str | os.PathLike[str]],
                 summaries = _refresh(db, dataset, good, new, sources, is_bundled_file, out)
                 break
             except (IntegrityError, DBAPIError) as exc:  # a concurrent writer: retry, as load_one does
-                if attempt == CONFLICT_RETRIES or not (isinstance(exc, IntegrityError)
-                                                       or "deadlock" in str(exc).lower()):
+                if attempt == CONFLICT_RETRIES or not is_retryable(exc):
                     raise BundledDataError(f"the {LABELS.get(dataset, dataset)} could not be written "
                                            f"({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from exc
                 time.sleep(0.05 * (attempt + 1))

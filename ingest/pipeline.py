@@ -204,6 +204,14 @@ def ingest_paths(db: Database, paths: Iterable[str | os.PathLike[str]], *, updat
 CONFLICT_RETRIES = 5
 
 
+def is_retryable(exc: Exception) -> bool:
+    """Whether a failed write collided with a concurrent writer (retry it) rather than failed."""
+    from sqlalchemy.exc import IntegrityError
+
+    text = str(exc).lower()
+    return isinstance(exc, IntegrityError) or "deadlock" in text or "could not serialize" in text
+
+
 def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutcome:
     """Load one prepared document in its own transaction."""
     from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -221,9 +229,7 @@ def load_one(db: Database, prep: Prepared, *, update: bool = False) -> FileOutco
                    "nothing was written")
             return FileOutcome(prep.file, "rejected", msg, errors=[msg])
         except (IntegrityError, DBAPIError) as exc:
-            retryable = isinstance(exc, IntegrityError) or "deadlock" in str(exc).lower() \
-                or "could not serialize" in str(exc).lower()
-            if retryable and attempt < CONFLICT_RETRIES:
+            if is_retryable(exc) and attempt < CONFLICT_RETRIES:
                 time.sleep(0.05 * (attempt + 1))
                 continue
             return _failed(prep, exc)
